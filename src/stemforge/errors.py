@@ -55,8 +55,14 @@ class InvalidAudioError(AudioError):
     """The samples are unusable: NaN, infinity, wrong shape or type."""
 
 
-class AudioWriteError(AudioError):
-    """An output file could not be written (read-only folder, full disk, bad name)."""
+class OutputWriteError(StemforgeError):
+    """An output file could not be written (missing or read-only folder, full disk)."""
+
+    http_status = 500
+
+
+class AudioWriteError(AudioError, OutputWriteError):
+    """An audio file could not be written (read-only folder, full disk, bad name)."""
 
     http_status = 500
 
