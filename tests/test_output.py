@@ -74,3 +74,12 @@ def test_disk_full_gives_clear_error_and_keeps_original(tmp_path):
     assert "disk has space" in out.stdout
     assert dest.read_text() == "original"
     assert [p.name for p in tmp_path.iterdir()] == ["big.json"]
+
+
+def test_output_gets_umask_permissions_not_private(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = write_json_atomic(tmp_path / "r.json", {})
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644

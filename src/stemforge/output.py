@@ -35,6 +35,7 @@ def atomic_output(path: str | Path, *, error: type[OutputWriteError] = OutputWri
         raise _write_error(error, path, exc) from exc
     os.close(fd)
     tmp = Path(tmp_name)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
     try:
         yield tmp
         with open(tmp, "rb+") as handle:
@@ -46,6 +47,12 @@ def atomic_output(path: str | Path, *, error: type[OutputWriteError] = OutputWri
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _write_error(error: type[OutputWriteError], path: Path, exc: OSError) -> OutputWriteError:
