@@ -20,7 +20,7 @@ MEMORY_TARGET_MB = 1024.0
 def _peak_memory_mb(path) -> float:
     code = textwrap.dedent(f"""
         import json, resource, sys
-        sys.path.insert(0, {str(ROOT / 'benchmarks')!r})
+        sys.path.insert(0, {str(ROOT / "benchmarks")!r})
         from common import pin_to_one_core
         pin_to_one_core()
         import stemforge
@@ -41,14 +41,18 @@ def main() -> None:
     timings = stemforge.analyze(path).timings_s
     duration = result.duration_s
     print(f"track: {path.name}, {duration:.1f} s stereo {result.sample_rate} Hz")
-    print(f"full analyze, one core, best of 3: {seconds:.2f} s  "
-          f"({duration / seconds:.0f}x real time; target {TARGET_S:.0f} s -> "
-          f"{'PASS' if seconds < TARGET_S else 'FAIL'}, ratio {seconds / TARGET_S:.2f} of budget)")
+    print(
+        f"full analyze, one core, best of 3: {seconds:.2f} s  "
+        f"({duration / seconds:.0f}x real time; target {TARGET_S:.0f} s -> "
+        f"{'PASS' if seconds < TARGET_S else 'FAIL'}, ratio {seconds / TARGET_S:.2f} of budget)"
+    )
     for step, t in sorted(timings.items(), key=lambda kv: -kv[1]):
         print(f"  {step:<16} {t:6.2f} s")
     memory = _peak_memory_mb(path)
-    print(f"peak memory (fresh process, load + analyze): {memory:.0f} MB  "
-          f"(target {MEMORY_TARGET_MB:.0f} MB -> {'PASS' if memory < MEMORY_TARGET_MB else 'FAIL'})")
+    print(
+        f"peak memory (fresh process, load + analyze): {memory:.0f} MB  "
+        f"(target {MEMORY_TARGET_MB:.0f} MB -> {'PASS' if memory < MEMORY_TARGET_MB else 'FAIL'})"
+    )
 
 
 if __name__ == "__main__":

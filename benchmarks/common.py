@@ -44,7 +44,9 @@ def four_minute_track(sample_rate: int = 44_100, duration_s: float = 240.0) -> P
     parts = []
     total = 0
     target = int(duration_s * sample_rate)
-    files = sorted(p for p in (SHARED_DATA / "music").iterdir() if p.suffix in {".ogg", ".mp3", ".m4a"})
+    files = sorted(
+        p for p in (SHARED_DATA / "music").iterdir() if p.suffix in {".ogg", ".mp3", ".m4a"}
+    )
     while total < target:
         for path in files:
             part = load(path, sample_rate=sample_rate).to_stereo().samples
@@ -59,6 +61,19 @@ def four_minute_track(sample_rate: int = 44_100, duration_s: float = 240.0) -> P
 
 def ffmpeg_ebur128_seconds(path: Path, repeat: int = 3) -> float:
     """Best-of time of ffmpeg's ebur128 meter with true peak on ``path`` (one thread)."""
-    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-threads", "1", "-i", str(path),
-           "-af", "ebur128=peak=true", "-f", "null", "-"]
+    cmd = [
+        "ffmpeg",
+        "-nostdin",
+        "-hide_banner",
+        "-nostats",
+        "-threads",
+        "1",
+        "-i",
+        str(path),
+        "-af",
+        "ebur128=peak=true",
+        "-f",
+        "null",
+        "-",
+    ]
     return best_of(lambda: subprocess.run(cmd, capture_output=True, check=True), repeat)

@@ -68,7 +68,9 @@ def test_analyze_reports_progress_in_order(sine_file):
     stemforge.analyze(sine_file, progress=lambda step, fraction: steps.append((step, fraction)))
     fractions = [f for _, f in steps]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
-    assert {"loudness", "stereo", "spectrum", "transients", "quality", "dynamics"} <= {s for s, _ in steps}
+    assert {"loudness", "stereo", "spectrum", "transients", "quality", "dynamics"} <= {
+        s for s, _ in steps
+    }
 
 
 @pytest.mark.parametrize(

@@ -51,8 +51,12 @@ def _root(
 
 @app.command()
 def analyze(
-    file: Annotated[Path, typer.Argument(help="The mix to measure (WAV, FLAC, AIFF, OGG, Opus, MP3, M4A).")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print every measurement as JSON.")] = False,
+    file: Annotated[
+        Path, typer.Argument(help="The mix to measure (WAV, FLAC, AIFF, OGG, Opus, MP3, M4A).")
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print every measurement as JSON.")
+    ] = False,
     out: Annotated[
         Path | None, typer.Option("--out", help="Also write the full result as JSON to this file.")
     ] = None,
@@ -110,14 +114,16 @@ def info(
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option("--out", help="Folder for stems/, mix.wav and truth.json.")] = Path(
-        "demo-out"
-    ),
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for stems/, mix.wav and truth.json.")
+    ] = Path("demo-out"),
     tempo_bpm: Annotated[float, typer.Option("--tempo", help="Tempo in BPM (40-250).")] = 120.0,
     key: Annotated[str, typer.Option("--key", help="Tonic, e.g. A, F#, Bb.")] = "A",
     mode: Annotated[str, typer.Option("--mode", help="major or minor.")] = "minor",
     time_signature: Annotated[str, typer.Option("--meter", help="3/4, 4/4 or 6/8.")] = "4/4",
-    seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same song.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Random seed; the same seed gives the same song.")
+    ] = 0,
     sample_rate: Annotated[int, typer.Option("--sample-rate", help="Sample rate in Hz.")] = 44100,
 ) -> None:
     """Generate the deterministic demo song: stems, their mix and the ground truth."""

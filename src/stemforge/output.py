@@ -19,7 +19,9 @@ from stemforge.errors import OutputWriteError
 
 
 @contextlib.contextmanager
-def atomic_output(path: str | Path, *, error: type[OutputWriteError] = OutputWriteError) -> Iterator[Path]:
+def atomic_output(
+    path: str | Path, *, error: type[OutputWriteError] = OutputWriteError
+) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success fsync it and rename it to ``path``.
 
     On any exception the temporary file is removed and ``path`` is left as it was.
@@ -28,7 +30,9 @@ def atomic_output(path: str | Path, *, error: type[OutputWriteError] = OutputWri
     path = Path(path)
     folder = path.parent
     if not folder.is_dir():
-        raise error("the folder does not exist.", path=path, hint="Create it first or choose another path.")
+        raise error(
+            "the folder does not exist.", path=path, hint="Create it first or choose another path."
+        )
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
     except OSError as exc:

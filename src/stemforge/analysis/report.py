@@ -75,7 +75,10 @@ def analyze(
 
     steps = [
         ("loudness", lambda: loudness(audio)),
-        ("psychoacoustic", lambda: psychoacoustic_loudness(audio, time_varying=time_varying_loudness)),
+        (
+            "psychoacoustic",
+            lambda: psychoacoustic_loudness(audio, time_varying=time_varying_loudness),
+        ),
         ("stereo", lambda: stereo(audio)),
         ("spectrum", lambda: spectrum(audio)),
         ("transients", lambda: transients(audio)),

@@ -79,7 +79,9 @@ def _loudness(r: MixAnalysis) -> SummarySection:
         SummaryRow("loudness range", fmt(lo.loudness_range_lu, "LU"), "EBU Tech 3342"),
         SummaryRow("max momentary", fmt(lo.momentary_max_lufs, "LUFS"), "400 ms"),
         SummaryRow("max short-term", fmt(lo.short_term_max_lufs, "LUFS"), "3 s"),
-        SummaryRow("true peak", fmt(lo.true_peak_dbtp, "dBTP"), f"{lo.oversampling_factor}x oversampled"),
+        SummaryRow(
+            "true peak", fmt(lo.true_peak_dbtp, "dBTP"), f"{lo.oversampling_factor}x oversampled"
+        ),
         SummaryRow("sample peak", fmt(lo.sample_peak_dbfs, "dBFS")),
         SummaryRow("PLR", fmt(lo.plr_db, "dB"), "true peak - integrated"),
         SummaryRow("PSR (min / median)", f"{fmt(lo.psr_min_db)} / {fmt(lo.psr_median_db, 'dB')}"),
@@ -121,7 +123,9 @@ def _stereo(r: MixAnalysis) -> SummarySection:
     ]
     if worst is not None:
         rows.append(
-            SummaryRow("lowest band correlation", fmt(worst.correlation, digits=2), f"{worst.name} band")
+            SummaryRow(
+                "lowest band correlation", fmt(worst.correlation, digits=2), f"{worst.name} band"
+            )
         )
     phase = ", ".join(f"{fmt_time(p.start_s)}-{fmt_time(p.end_s)}" for p in s.out_of_phase[:5])
     rows.append(SummaryRow("out-of-phase regions", str(len(s.out_of_phase)), phase))
@@ -144,7 +148,11 @@ def _spectrum(r: MixAnalysis) -> SummarySection:
         SummaryRow("centroid", fmt(sp.centroid_hz, "Hz", digits=0)),
         SummaryRow("roll-off (85 %)", fmt(sp.rolloff_hz, "Hz", digits=0)),
         SummaryRow("flatness", fmt(sp.flatness, digits=3), "0 tonal, 1 noise-like"),
-        SummaryRow("effective bandwidth", fmt(sp.effective_bandwidth_hz, "Hz", digits=0), sp.bandwidth_verdict),
+        SummaryRow(
+            "effective bandwidth",
+            fmt(sp.effective_bandwidth_hz, "Hz", digits=0),
+            sp.bandwidth_verdict,
+        ),
     ]
     for res in sp.resonances[:5]:
         rows.append(
@@ -170,7 +178,9 @@ def _transients(r: MixAnalysis) -> SummarySection:
 def _quality(r: MixAnalysis) -> SummarySection:
     q = r.quality
     rows = (
-        SummaryRow("clipped runs", str(q.clipped_runs), f"longest {q.longest_clip_run_samples} samples"),
+        SummaryRow(
+            "clipped runs", str(q.clipped_runs), f"longest {q.longest_clip_run_samples} samples"
+        ),
         SummaryRow("inter-sample overs", str(q.inter_sample_overs)),
         SummaryRow("DC offset (worst)", fmt(q.max_dc_offset_db, "dB")),
         SummaryRow("noise floor", fmt(q.noise_floor_dbfs, "dBFS")),

@@ -168,7 +168,7 @@ class Audio:
         """The part from ``start_s`` to ``end_s`` (seconds, clamped to the signal)."""
         start = max(0, round(start_s * self.sample_rate))
         end = self.frames if end_s is None else min(self.frames, round(end_s * self.sample_rate))
-        return self.with_samples(self.samples[:, start:max(start, end)])
+        return self.with_samples(self.samples[:, start : max(start, end)])
 
     def apply_gain_db(self, gain_db: float) -> Audio:
         return self.with_samples(self.samples * np.float32(10 ** (gain_db / 20)))
