@@ -1,4 +1,4 @@
-"""Full `analyze` of a 4-minute stereo 44.1 kHz track on one core: time, real-time factor, peak memory.
+"""Full `analyze` of 4 minutes of stereo 44.1 kHz on one core: time, speed, peak memory.
 
 Targets (issue #2): under 6 s (40x real time) after warm-up; peak memory under 1 GB.
 Memory is measured in a fresh child process so the figure is the analysis's own.

@@ -159,7 +159,8 @@ def _spectrum(r: MixAnalysis) -> SummarySection:
             SummaryRow(
                 "resonance",
                 fmt(res.frequency_hz, "Hz", digits=0),
-                f"+{res.prominence_db:.1f} dB, Q {res.q:.1f}, present {res.presence_fraction * 100:.0f} %",
+                f"+{res.prominence_db:.1f} dB, Q {res.q:.1f}, "
+                f"present {res.presence_fraction * 100:.0f} %",
             )
         )
     return SummarySection("Spectrum", tuple(rows))

@@ -17,7 +17,8 @@ def resample(audio: Audio, sample_rate: int, *, quality: str = "HQ") -> Audio:
         raise ValueError(f"quality must be one of {sorted(_QUALITIES)}, got {quality!r}")
     if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
         raise UnsupportedFormatError(
-            f"cannot resample to {sample_rate} Hz; choose {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz."
+            f"cannot resample to {sample_rate} Hz; "
+            f"choose {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz."
         )
     if sample_rate == audio.sample_rate:
         return audio
