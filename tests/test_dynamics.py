@@ -143,3 +143,18 @@ def test_short_term_crest_series_and_silence_gate():
     values = d.short_term_crest.values
     assert values[0] == pytest.approx(3.01, abs=0.02) and values[1] == pytest.approx(3.01, abs=0.02)
     assert np.isnan(values[-1])
+
+
+def test_dr_score_needs_two_full_blocks_never_negative():
+    """One 3 s block plus a near-silent remainder: no score rather than a negative one."""
+    sr = 44_100
+    t = np.arange(3 * sr) / sr
+    loud = 0.5 * np.sin(2 * np.pi * 440 * t)
+    tail = np.zeros(int(2.3 * sr))
+    tail[:100] = 0.01
+    x = np.concatenate([loud, tail]).astype(np.float32)
+    result = dynamics(Audio(np.stack([x, x]), sr))
+    assert result.dr_score is None
+    # Two full blocks of the same sine: DR of a sine is 0 dB (RMS carries the sqrt(2) factor).
+    two = np.tile(loud, 2).astype(np.float32)
+    assert dynamics(Audio(np.stack([two, two]), sr)).dr_score == 0

@@ -162,6 +162,11 @@ def dynamics(
     )
 
 
+#: Full DR blocks needed for a score (below this the TT meter's second-highest peak is
+#: not defined by real music).
+MIN_DR_FULL_BLOCKS = 2
+
+
 def dr_score_db(samples: np.ndarray, sample_rate: int, *, block_s: float = 3.0) -> float:
     """Unrounded DR (dB) of one channel's samples (1-D), per the module docstring."""
     return _dr_db(np.asarray(samples, dtype=np.float32), round(block_s * sample_rate), 0.2)
@@ -169,7 +174,10 @@ def dr_score_db(samples: np.ndarray, sample_rate: int, *, block_s: float = 3.0) 
 
 def _dr_db(channel: np.ndarray, block: int, top_fraction: float) -> float:
     n = channel.shape[0]
-    if n == 0:
+    if n < MIN_DR_FULL_BLOCKS * block:
+        # The second-highest block peak needs two real blocks; with one full block and a
+        # short remainder the "second peak" would come from the remainder (often a fade or
+        # silence) and the score could go negative. Too short to rate: no score.
         return math.nan
     n_blocks = -(-n // block)
     rms = np.empty(n_blocks)
