@@ -8,8 +8,8 @@ levels, so a full-scale sine reads -3.01 dB RMS):
   ``clip_tolerance``), where the extreme is at least ``min_clip_level_db``
   (-6 dBFS): the flat top a clipper leaves, at whatever level the signal was
   clipped to. (Audacity's "Find Clipping" counts runs of 3 the same way.)
-- **Inter-sample over**: the signal interpolated 4x (Kaiser-windowed sinc,
-  beta 5, 32 taps per phase, each phase at unity DC gain; BS.1770-4 Annex 2
+- **Inter-sample over**: the signal interpolated 4x with the true-peak
+  interpolator of :mod:`stemforge.analysis.truepeak` (BS.1770-4 Annex 2
   style) exceeds 0 dBFS between two samples that do not. Only intervals next to
   a sample above ``isp_candidate_db`` (-3 dBFS) are interpolated, which finds
   every over whose peak stands at most 3 dB above its neighbouring samples (the
@@ -29,18 +29,17 @@ levels, so a full-scale sine reads -3.01 dB RMS):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
 from stemforge.analysis.common import amplitude_to_db, power_to_db, runs_of_true
+from stemforge.analysis.truepeak import phase_taps
 from stemforge.audio.signal import Audio
 from stemforge.errors import AnalysisError
 from stemforge.results import Result
 
+#: Oversampling of the inter-sample check (the true-peak interpolator of ``truepeak``).
 OVERSAMPLING = 4
-TAPS_PER_PHASE = 32
-KAISER_BETA = 5.0
 DIGITAL_SILENCE = 2.0**-23
 #: Lists of positions stop here (the counts do not).
 MAX_LISTED = 1000
@@ -85,24 +84,6 @@ class QualityResult(Result):
     leading_silence_s: float
     trailing_silence_s: float
     digital_silence_fraction: float
-
-
-@lru_cache(maxsize=4)
-def _phase_taps(oversampling: int = OVERSAMPLING, taps: int = TAPS_PER_PHASE) -> np.ndarray:
-    """Interpolation taps shaped (taps, oversampling - 1).
-
-    Column p - 1 gives the value at j + p / L from samples x[j - taps/2 + 1 .. j + taps/2].
-    """
-    half = taps // 2
-    k = np.arange(-half + 1, half + 1)  # sample offsets from j
-    out = np.empty((taps, oversampling - 1))
-    for p in range(1, oversampling):
-        t = p / oversampling - k  # distance from each sample to the point
-        window = np.i0(KAISER_BETA * np.sqrt(np.clip(1 - (t / half) ** 2, 0, 1)))
-        h = np.sinc(t) * window / np.i0(KAISER_BETA)
-        out[:, p - 1] = h / h.sum()
-    out.setflags(write=False)
-    return out
 
 
 def quality(
@@ -206,8 +187,8 @@ def _channel(
 
 def _inter_sample_overs(x: np.ndarray, sr: int, candidate: float) -> tuple[int, np.ndarray, float]:
     """Count over events between samples next to a sample of at least ``candidate``."""
-    taps = _phase_taps().astype(np.float32)
-    n_taps = taps.shape[0]
+    taps = phase_taps(OVERSAMPLING)[0].astype(np.float32)
+    n_taps = taps.shape[0]  # row k weights the sample k - half positions away
     half = n_taps // 2
     big = np.abs(x) >= candidate
     # Interval j lies between samples j and j + 1.
@@ -220,8 +201,8 @@ def _inter_sample_overs(x: np.ndarray, sr: int, candidate: float) -> tuple[int, 
     top = 0.0
     for start in range(0, intervals.size, 1 << 16):
         j = intervals[start : start + (1 << 16)]
-        # Window row j + 1 holds x[j - half + 1 .. j + half].
-        values = np.abs(windows[j + 1] @ taps).max(axis=1)
+        # Window row j holds x[j - half .. j + half]; the product gives x at j + p / L.
+        values = np.abs(windows[j] @ taps).max(axis=1)
         top = max(top, float(values.max()))
         ends = np.maximum(np.abs(x[j]), np.abs(x[j + 1]))
         over_intervals.append(j[(values > 1.0) & (ends <= 1.0)])

@@ -113,7 +113,7 @@ def _stereo(r: MixAnalysis) -> SummarySection:
     s = r.stereo
     if s.source_channels == 1:
         return SummarySection("Stereo", (SummaryRow("channels", "mono", s.note),))
-    worst = min(s.bands, key=lambda b: b.correlation) if s.bands else None
+    worst = _lowest_correlation_band(s)
     rows = [
         SummaryRow("correlation", fmt(s.correlation, digits=2), "+1 mono, 0 wide, -1 out of phase"),
         SummaryRow("width", fmt(s.width, digits=2), "0 mono to 1 wide"),
@@ -132,6 +132,16 @@ def _stereo(r: MixAnalysis) -> SummarySection:
     if s.note:
         rows.append(SummaryRow("note", s.note))
     return SummarySection("Stereo", tuple(rows))
+
+
+def _lowest_correlation_band(s, *, within_db: float = 30.0):
+    """The band of lowest correlation among bands holding real energy.
+
+    Bands more than ``within_db`` below the loudest band carry too little to matter (the
+    31.5 Hz band of a trumpet solo): their correlation is noise, not a problem.
+    """
+    audible = [b for b in s.bands if b.level_db > max(x.level_db for x in s.bands) - within_db]
+    return min(audible, key=lambda b: b.correlation) if audible else None
 
 
 def _spectrum(r: MixAnalysis) -> SummarySection:
