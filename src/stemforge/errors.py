@@ -35,6 +35,12 @@ class AudioFileNotFoundError(AudioError):
     http_status = 404
 
 
+class AudioPermissionError(AudioError):
+    """The file or a folder on its path may not be read by this user."""
+
+    http_status = 403
+
+
 class EmptyAudioError(AudioError):
     """The file or signal holds no audio frames."""
 

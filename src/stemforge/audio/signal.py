@@ -13,6 +13,20 @@ MAX_SAMPLE_RATE = 384_000
 MAX_CHANNELS = 8
 
 
+_G3 = 10 ** (-3 / 20)
+_G6 = 10 ** (-6 / 20)
+# Left and right fold-down weights per channel count (see Audio.to_stereo).
+_FOLD_DOWN = {
+    3: ([1, 0, _G3], [0, 1, _G3]),
+    4: ([1, 0, _G3, 0], [0, 1, 0, _G3]),
+    5: ([1, 0, _G3, _G3, 0], [0, 1, _G3, 0, _G3]),
+    6: ([1, 0, _G3, 0, _G3, 0], [0, 1, _G3, 0, 0, _G3]),
+    7: ([1, 0, _G3, 0, _G6, _G3, 0], [0, 1, _G3, 0, _G6, 0, _G3]),
+    8: ([1, 0, _G3, 0, _G3, 0, _G3, 0], [0, 1, _G3, 0, 0, _G3, 0, _G3]),
+}
+_FOLD_DOWN = {n: (np.array(lw), np.array(rw)) for n, (lw, rw) in _FOLD_DOWN.items()}
+
+
 @dataclass(frozen=True, eq=False)
 class Audio:
     """An immutable audio signal.
@@ -37,8 +51,11 @@ class Audio:
                 f"{samples.shape}.",
                 hint="Use Audio.from_array() for 1-D or (frames, channels) arrays.",
             )
-        if samples.dtype.kind not in "fiu":
-            raise InvalidAudioError(f"samples must be numeric, got dtype {samples.dtype}.")
+        if samples.dtype.kind != "f":
+            raise InvalidAudioError(
+                f"samples must be floating point (full scale +/-1.0), got dtype {samples.dtype}.",
+                hint="Use Audio.from_array() to scale integer PCM.",
+            )
         if not 1 <= samples.shape[0] <= MAX_CHANNELS:
             raise UnsupportedFormatError(
                 f"{samples.shape[0]} channels; stemforge handles 1 to {MAX_CHANNELS}.",
@@ -73,6 +90,10 @@ class Audio:
             scale = float(max(abs(info.min), info.max + 1))
             offset = 0.0 if arr.dtype.kind == "i" else scale / 2
             arr = (arr.astype(np.float64) - offset) / (scale if arr.dtype.kind == "i" else offset)
+        if layout not in ("auto", "channels_first", "frames_first"):
+            raise ValueError(
+                f"layout must be 'auto', 'channels_first' or 'frames_first', got {layout!r}"
+            )
         if arr.ndim == 1:
             arr = arr[np.newaxis, :]
         elif arr.ndim == 2:
@@ -132,21 +153,18 @@ class Audio:
     def to_stereo(self) -> Audio:
         """Two channels: mono is duplicated; more than two are folded down.
 
-        Multichannel folds down as in ITU-R BS.775 for 5.1 order (L, R, C, LFE, Ls, Rs):
-        centre and surrounds at -3 dB, LFE dropped. Other layouts average odd channels
-        into the left and even ones into the right.
+        Multichannel folds down as in ITU-R BS.775 with the SMPTE/WAVE channel orders
+        (3: L R C; 4: L R Ls Rs; 5: L R C Ls Rs; 6: L R C LFE Ls Rs; 7: L R C LFE Cs Ls Rs;
+        8: L R C LFE Ls Rs Lb Rb): centre, surrounds and backs at -3 dB to their side,
+        a back centre at -6 dB to both, LFE dropped.
         """
-        s = self.samples
         if self.channels == 2:
             return self
         if self.channels == 1:
-            return self.with_samples(np.repeat(s, 2, axis=0))
-        g = np.float32(10 ** (-3 / 20))
-        if self.channels == 6:
-            left = s[0] + g * s[2] + g * s[4]
-            right = s[1] + g * s[2] + g * s[5]
-            return self.with_samples(np.stack([left, right]))
-        return self.with_samples(np.stack([s[0::2].mean(axis=0), s[1::2].mean(axis=0)]))
+            return self.with_samples(np.repeat(self.samples, 2, axis=0))
+        left, right = _FOLD_DOWN[self.channels]
+        s = self.samples.astype(np.float64)
+        return self.with_samples(np.stack([left @ s, right @ s]))
 
     def to_channels(self, channels: int) -> Audio:
         """Convert to 1 or 2 channels (other counts must already match)."""
