@@ -65,7 +65,8 @@ def analyze(
         typer.Option("--time-varying-loudness", help="Add ISO 532-1 time-varying loudness (slow)."),
     ] = False,
 ) -> None:
-    """Measure a mix: loudness, true peak, dynamics, stereo, spectrum, transients, quality."""
+    """Measure a mix: loudness, true peak, dynamics, stereo, spectrum, transients, quality,
+    tempo, beats, meter, key, chords and structure."""
     from stemforge.analysis.report import analyze as run_analysis
     from stemforge.analysis.summary import summary_sections
     from stemforge.output import write_json_atomic
@@ -90,6 +91,61 @@ def analyze(
     print_sections(console, summary_sections(result), title=f"stemforge analyze: {file.name}")
     if out is not None:
         console.print(f"Full result written to [bold]{out}[/].")
+
+
+def _load_for_command(file: Path):
+    from stemforge.audio import load
+
+    audio = load(file)
+    return audio.require_finite()
+
+
+@app.command()
+def tempo(
+    file: Annotated[Path, typer.Argument(help="A track.")],
+    min_bpm: Annotated[float, typer.Option("--min-bpm", help="Preferred range, low end.")] = 78.0,
+    max_bpm: Annotated[float, typer.Option("--max-bpm", help="Preferred range, high end.")] = 155.0,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print as JSON (with beat times).")
+    ] = False,
+) -> None:
+    """Tempo, alternatives, meter and beat grid of a track (just that, quickly)."""
+    from stemforge.analysis.rhythm import rhythm
+    from stemforge.analysis.summary import rhythm_section
+    from stemforge.terminal import print_sections
+
+    try:
+        result = rhythm(_load_for_command(file), preferred_range_bpm=(min_bpm, max_bpm))
+    except StemforgeError as error:
+        _fail(error)
+        return
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n")
+        return
+    print_sections(console, [rhythm_section(result)], title=f"stemforge tempo: {file.name}")
+
+
+@app.command(name="key")
+def key_command(
+    file: Annotated[Path, typer.Argument(help="A track.")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print as JSON (with all 24 scores).")
+    ] = False,
+) -> None:
+    """Key, mode, Camelot and Open Key codes, tuning and key changes (just that, quickly)."""
+    from stemforge.analysis.key import key
+    from stemforge.analysis.summary import key_section
+    from stemforge.terminal import print_sections
+
+    try:
+        result = key(_load_for_command(file))
+    except StemforgeError as error:
+        _fail(error)
+        return
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n")
+        return
+    print_sections(console, [key_section(result)], title=f"stemforge key: {file.name}")
 
 
 @app.command()

@@ -1,9 +1,10 @@
 """The whole measurement of a mix: every standard analysis in one result.
 
 ``analyze(path_or_audio)`` loads the file (if given a path), runs loudness,
-psychoacoustic loudness, dynamics, stereo, spectrum, transients and quality, and
-returns a :class:`MixAnalysis`. Each part is a pure function of the audio; this
-module only sequences them, reports progress and records timings.
+psychoacoustic loudness, dynamics, stereo, spectrum, transients, quality and the
+musical analysis (tempo, beats, meter, key, chords, structure), and returns a
+:class:`MixAnalysis`. Each part is a pure function of the audio; this module only
+sequences them, reports progress and records timings.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from stemforge.analysis.dynamics import DynamicsResult, dynamics
 from stemforge.analysis.loudness import LoudnessResult, loudness
+from stemforge.analysis.music import DEFAULT_TEMPO_RANGE_BPM, MusicAnalysis, analyze_music
 from stemforge.analysis.psychoacoustic import PsychoacousticResult, psychoacoustic_loudness
 from stemforge.analysis.quality import QualityResult, quality
 from stemforge.analysis.spectrum import SpectrumResult, spectrum
@@ -44,6 +46,7 @@ class MixAnalysis(Result):
     spectrum: SpectrumResult
     transients: TransientResult
     quality: QualityResult
+    music: MusicAnalysis
     timings_s: dict[str, float] = field(default_factory=dict)
 
 
@@ -52,6 +55,7 @@ def analyze(
     *,
     progress: ProgressCallback = no_progress,
     time_varying_loudness: bool = False,
+    preferred_range_bpm: tuple[float, float] = DEFAULT_TEMPO_RANGE_BPM,
 ) -> MixAnalysis:
     """Measure ``source`` (a path or an :class:`Audio`) to broadcast and mastering standards."""
     timings: dict[str, float] = {}
@@ -83,6 +87,7 @@ def analyze(
         ("spectrum", lambda: spectrum(audio)),
         ("transients", lambda: transients(audio)),
         ("quality", lambda: quality(audio)),
+        ("music", lambda: analyze_music(audio, preferred_range_bpm=preferred_range_bpm)),
     ]
     results: dict[str, Result] = {}
     for index, (step, run) in enumerate(steps):

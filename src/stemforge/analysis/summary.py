@@ -13,7 +13,10 @@ from typing import TYPE_CHECKING
 from stemforge.results import Result
 
 if TYPE_CHECKING:
+    from stemforge.analysis.key import KeyResult
+    from stemforge.analysis.music import MusicAnalysis
     from stemforge.analysis.report import MixAnalysis
+    from stemforge.analysis.rhythm import RhythmResult
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ def summary_sections(result: MixAnalysis) -> list[SummarySection]:
         _spectrum(result),
         _transients(result),
         _quality(result),
+        *music_sections(result.music),
     ]
 
 
@@ -199,3 +203,68 @@ def _quality(r: MixAnalysis) -> SummarySection:
         SummaryRow("trailing silence", fmt(q.trailing_silence_s, "s", digits=2)),
     )
     return SummarySection("Quality", rows)
+
+
+def music_sections(m: MusicAnalysis) -> list[SummarySection]:
+    """Rhythm, key and structure rows (also printed alone by ``stemforge tempo``/``key``)."""
+    return [rhythm_section(m.rhythm), key_section(m.key), _structure(m)]
+
+
+def rhythm_section(r: RhythmResult) -> SummarySection:
+    if not r.beat_times_s.size or r.tempo_bpm is None or math.isnan(r.tempo_bpm):
+        return SummarySection("Rhythm", (SummaryRow("tempo", "none found", r.reason),))
+    alts = ", ".join(f"{a.tempo_bpm:.1f} ({a.relation})" for a in r.alternatives[:3])
+    lo, hi = r.preferred_range_bpm
+    rows = [
+        SummaryRow("tempo", fmt(r.tempo_bpm, "BPM"), f"confidence {r.confidence:.2f}"),
+        SummaryRow("alternatives", alts or "-"),
+        SummaryRow("preferred range", f"{lo:g}-{hi:g} BPM"),
+        SummaryRow("meter", r.time_signature or "unknown", f"confidence {r.meter_confidence:.2f}"),
+        SummaryRow("beats / downbeats", f"{r.beat_times_s.size} / {r.downbeat_times_s.size}"),
+        SummaryRow(
+            "tempo stability",
+            fmt(r.tempo_stability, digits=2),
+            "steady" if r.is_steady else "tempo moves",
+        ),
+    ]
+    if r.reason:
+        rows.append(SummaryRow("note", r.reason))
+    return SummarySection("Rhythm", tuple(rows))
+
+
+def key_section(k: KeyResult) -> SummarySection:
+    if not k.found:
+        return SummarySection("Key", (SummaryRow("key", "none found", k.reason or ""),))
+    runner = k.runner_up.key if k.runner_up is not None else "-"
+    rows = [
+        SummaryRow("key", k.key or "-", f"confidence {k.confidence:.2f}"),
+        SummaryRow("Camelot / Open Key", f"{k.camelot} / {k.open_key}"),
+        SummaryRow("runner-up", runner),
+        SummaryRow("tuning", fmt(k.tuning_cents, "cents", signed=True), "from A440"),
+    ]
+    if k.church_mode:
+        rows.append(
+            SummaryRow("mode colour", k.church_mode, f"confidence {k.church_mode_confidence:.2f}")
+        )
+    if len(k.key_changes) > 1:
+        changes = ", ".join(f"{fmt_time(c.start_s)} {c.key}" for c in k.key_changes)
+        rows.append(SummaryRow("key changes", str(len(k.key_changes) - 1), changes))
+    return SummarySection("Key", tuple(rows))
+
+
+def _structure(m: MusicAnalysis) -> SummarySection:
+    st = m.structure
+    rows = [
+        SummaryRow(
+            f"{fmt_time(s.start_s)}-{fmt_time(s.end_s)}",
+            f"{s.label} {s.repeat_index}" if s.repeat_index > 1 else s.label,
+            f"{s.bars} bars, group {s.group}, energy {s.energy:.2f}",
+        )
+        for s in st.sections
+    ]
+    chords = m.chords.segments
+    distinct = len({c.label for c in chords if c.label != "N"})
+    rows.append(SummaryRow("chords", f"{len(chords)} changes", f"{distinct} distinct triads"))
+    if st.note:
+        rows.append(SummaryRow("note", st.note))
+    return SummarySection("Structure", tuple(rows))

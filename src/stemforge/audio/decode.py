@@ -33,7 +33,10 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import re
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -212,10 +215,39 @@ _SF_CONTAINERS = {"WAV": "wav", "WAVEX": "wav", "RF64": "wav", "AIFF": "aiff", "
 _WAV_DATA_SHORT = re.compile(r"^data : (\d+) \(should be (\d+)\)", re.MULTILINE)
 
 
+# libmpg123 (inside libsndfile) prints "Note: Illegal Audio-MPEG-Header..." straight to
+# file descriptor 2 when it meets damaged or non-MPEG data. stemforge reports such files
+# itself, in one line, so the descriptor is muted while libsndfile parses them.
+_CHATTY_KINDS = {"mp3", "unknown"}
+
+
+@contextlib.contextmanager
+def _quiet_c_stderr(kind: Kind) -> Iterator[None]:
+    if kind.name not in _CHATTY_KINDS:
+        yield
+        return
+    try:
+        saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 class SoundfileSource:
     def __init__(self, path: Path, kind: Kind, file_size: int):
+        self._kind = kind
         try:
-            self._file = sf.SoundFile(str(path))
+            with _quiet_c_stderr(kind):
+                self._file = sf.SoundFile(str(path))
         except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
             raise BackendError(_sf_message(exc)) from exc
         f = self._file
@@ -268,19 +300,24 @@ class SoundfileSource:
         if start >= self.info.frames and self.info.container != "mp3":
             return Decoded(collector.result(), None)  # past the end (MP3 lengths may be estimates)
         try:
-            if start:
-                f.seek(start)
-            buf = np.empty((BLOCK_FRAMES, channels), np.float32)
-            while count is None or collector.n < count:
-                want = BLOCK_FRAMES if count is None else min(BLOCK_FRAMES, count - collector.n)
-                got = f.read(always_2d=True, out=buf[:want])
-                if len(got):
-                    collector.add(got.T)
-                if len(got) < want:
-                    break
+            with _quiet_c_stderr(self._kind):
+                self._read_into(collector, start, count)
         except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
             error = _sf_message(exc)
         return Decoded(collector.result(), error)
+
+    def _read_into(self, collector: _Collector, start: int, count: int | None) -> None:
+        f = self._file
+        if start:
+            f.seek(start)
+        buf = np.empty((BLOCK_FRAMES, f.channels), np.float32)
+        while count is None or collector.n < count:
+            want = BLOCK_FRAMES if count is None else min(BLOCK_FRAMES, count - collector.n)
+            got = f.read(always_2d=True, out=buf[:want])
+            if len(got):
+                collector.add(got.T)
+            if len(got) < want:
+                break
 
     def close(self) -> None:
         self._file.close()
