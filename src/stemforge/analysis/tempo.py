@@ -1,0 +1,282 @@
+"""Tempo for :func:`stemforge.analysis.rhythm.rhythm`: periodicity of the onset novelty,
+the choice of metrical level (the tempo octave), loops, and tempo figures from beats.
+
+See the :mod:`stemforge.analysis.rhythm` docstring for the method as a whole.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from stemforge.analysis.beats import (
+    FRAME_RATE_HZ,
+    local_period,
+    peak_near,
+    running_median,
+    track_beats,
+)
+from stemforge.analysis.common import TimeSeries
+
+MIN_BPM, MAX_BPM = 30.0, 300.0
+#: Tempos where the first tracking pass may start, and where levels may end up.
+SEED_RANGE_BPM = (40.0, 240.0)
+LEVEL_RANGE_BPM = (35.0, 260.0)
+#: The pulse score above which a level's weaker pulses are beats, and what each octave
+#: that a level lies further outside the preferred range adds to it.
+LEVEL_THRESHOLD = 0.9
+RANGE_WEIGHT = 0.4
+#: A metrical level's period must show at least this autocorrelation of the novelty.
+MIN_LEVEL_ACF = 0.1
+#: Clips up to this long that start on an onset may be loops cut at bar lines.
+LOOP_MAX_S = 30.0
+LOOP_BEATS = np.array([3, 4, 6, 8, 12, 16, 24, 32, 48, 64], np.float64)
+LOOP_TOLERANCE = 0.06
+
+
+# --- periodicity --------------------------------------------------------------------------
+
+
+def autocorrelation(x: np.ndarray) -> np.ndarray:
+    """Unbiased autocorrelation of ``x`` less its mean, normalised to r(0) = 1."""
+    n = len(x)
+    y = x - x.mean()
+    size = 1 << math.ceil(math.log2(max(2 * n, 2)))
+    spec = np.fft.rfft(y, size)
+    r = np.fft.irfft(spec.real**2 + spec.imag**2, size)[:n]
+    r /= n - np.arange(n)
+    return r / r[0] if r[0] > 0 else np.zeros(n)
+
+
+def salience(r: np.ndarray, tempo_bpm: np.ndarray) -> np.ndarray:
+    """Mean autocorrelation at the first four multiples of each tempo's period (lags up
+    to half the signal): the harmonic enhancement of Percival & Tzanetakis (2014)."""
+    period = 60.0 * FRAME_RATE_HZ / np.asarray(tempo_bpm, np.float64)
+    max_lag = (len(r) - 1) / 2
+    total = np.zeros(period.shape)
+    count = np.zeros(period.shape)
+    lags = np.arange(len(r))
+    for k in (1, 2, 3, 4):
+        lag = k * period
+        ok = lag <= max_lag
+        total[ok] += np.interp(lag[ok], lags, r)
+        count[ok] += 1
+    return np.where(count > 0, total / np.maximum(count, 1), 0.0)
+
+
+def periodicity(r: np.ndarray, tempo_bpm: float, tolerance: float = 0.02) -> float:
+    """The largest autocorrelation within ``tolerance`` of the tempo's period."""
+    period = 60.0 * FRAME_RATE_HZ / tempo_bpm
+    lags = np.linspace((1 - tolerance) * period, (1 + tolerance) * period, 9)
+    lags = lags[lags < len(r) - 1]
+    return float(np.interp(lags, np.arange(len(r)), r).max()) if len(lags) else 0.0
+
+
+def seed_tempo(r: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """(seed tempo, tempo grid, salience on it): the salience peak between 40 and 240 BPM
+    weighted by a broad log-normal around 120 BPM (sd 1.5 octaves); the metrical level
+    is chosen afterwards, so this only says where to start."""
+    grid = np.geomspace(MIN_BPM, MAX_BPM, 720)
+    sal = salience(r, grid)
+    weighted = sal * np.exp(-0.5 * (np.log2(grid / 120.0) / 1.5) ** 2)
+    sel = (grid >= SEED_RANGE_BPM[0]) & (grid <= SEED_RANGE_BPM[1])
+    return float(grid[sel][np.argmax(weighted[sel])]), grid, sal
+
+
+# --- loops --------------------------------------------------------------------------------
+
+
+def is_loop_tempo(tempo_bpm: float, duration_s: float) -> bool:
+    """Whether the tempo makes a clip of ``duration_s`` a whole number of bars (1-16
+    bars of 3 or 4 beats), within LOOP_TOLERANCE."""
+    loop_bpm = 60.0 * LOOP_BEATS / duration_s
+    return bool(np.abs(np.log(loop_bpm / tempo_bpm)).min() <= math.log1p(LOOP_TOLERANCE))
+
+
+def loop_tempo(
+    novelty: np.ndarray, duration_s: float, r: np.ndarray, grid: np.ndarray, sal: np.ndarray
+) -> float | None:
+    """The tempo that makes a short clip a whole number of bars, or None.
+
+    A clip is taken for a loop cut at bar lines (as sample libraries cut them and as
+    loop-based tools assume) when it lasts at most LOOP_MAX_S, starts on an onset
+    (within 50 ms), and one of its four strongest periodicities lies within 6 % of a
+    tempo giving it 1 to 16 bars of 3 or 4 beats. That exact tempo is returned.
+    """
+    if duration_s > LOOP_MAX_S or novelty.max() <= 0:
+        return None
+    first = int(np.argmax(novelty > 0.2 * novelty.max()))
+    if first / FRAME_RATE_HZ > 0.05:
+        return None
+    loop_bpm = 60.0 * LOOP_BEATS / duration_s
+    inner = (sal[1:-1] > sal[:-2]) & (sal[1:-1] >= sal[2:])
+    peaks = np.flatnonzero(inner) + 1
+    peaks = peaks[(grid[peaks] >= SEED_RANGE_BPM[0]) & (grid[peaks] <= MAX_BPM)]
+    peaks = peaks[np.argsort(sal[peaks])[::-1]]
+    peaks = [p for p in peaks if periodicity(r, grid[p]) >= MIN_LEVEL_ACF][:4]
+    for p in peaks:
+        dist = np.abs(np.log(loop_bpm / grid[p]))
+        k = int(np.argmin(dist))
+        in_range = SEED_RANGE_BPM[0] <= loop_bpm[k] <= SEED_RANGE_BPM[1]
+        if dist[k] <= math.log1p(LOOP_TOLERANCE) and in_range:
+            return float(loop_bpm[k])
+    return None
+
+
+# --- metrical level -----------------------------------------------------------------------
+
+
+def pulse_profiles(bands: np.ndarray, pulses: np.ndarray, radius: int = 2) -> np.ndarray:
+    """The band-flux profile (a row of ``bands``) of the strongest frame within
+    ``radius`` frames of each pulse."""
+    strength = bands.sum(axis=1)
+    n = len(strength)
+    idx = np.clip(np.round(pulses).astype(np.int64), 0, n - 1)
+    window = np.clip(idx[:, None] + np.arange(-radius, radius + 1)[None, :], 0, n - 1)
+    best = window[np.arange(len(idx)), np.argmax(strength[window], axis=1)]
+    return bands[best].astype(np.float64)
+
+
+def pulse_score(reference: np.ndarray, other: np.ndarray) -> float:
+    """``ratio + 3 * excess`` of the mean ``other`` profile against the mean
+    ``reference`` profile: ``ratio`` is their total flux relative to the reference's,
+    ``excess`` the share of it by which ``other`` is stronger band by band."""
+    if len(reference) == 0 or len(other) == 0:
+        return 0.0
+    ref = reference.mean(axis=0)
+    oth = other.mean(axis=0)
+    total = ref.sum()
+    if total <= 0:
+        return 0.0
+    return float((oth.sum() + 3.0 * np.maximum(oth - ref, 0.0).sum()) / total)
+
+
+def split_score(profiles: np.ndarray, parts: int) -> tuple[float, int]:
+    """(score, phase): the pulses split into ``parts`` phases, the weaker phases scored
+    against the strongest. A low score means the pulses alternate strong and weak, so
+    they subdivide a level ``parts`` times slower whose beats are the strong phase."""
+    usable = len(profiles) // parts * parts
+    if usable < 2 * parts:
+        return math.inf, 0
+    totals = [profiles[p:usable:parts].sum(axis=1).mean() for p in range(parts)]
+    strong = int(np.argmax(totals))
+    others = np.concatenate([profiles[p:usable:parts] for p in range(parts) if p != strong])
+    return pulse_score(profiles[strong:usable:parts], others), strong
+
+
+def octave_distance(tempo_bpm: float, low: float, high: float) -> float:
+    """How far outside [low, high] the tempo lies, in octaves (0 inside)."""
+    if low <= tempo_bpm <= high:
+        return 0.0
+    return abs(math.log2(tempo_bpm / (low if tempo_bpm < low else high)))
+
+
+def choose_level(
+    novelty: np.ndarray,
+    bands: np.ndarray,
+    r: np.ndarray,
+    beats: np.ndarray,
+    preferred: tuple[float, float],
+    *,
+    tightness: float,
+    loop_s: float | None = None,
+) -> tuple[np.ndarray, str]:
+    """Walk the metrical levels from the tracked one; returns (beats, rule).
+
+    Between a level and one ``parts`` (2 or 3) times faster, the faster one's beats are
+    tracked and :func:`split_score` d into ``parts`` phases. The faster level is the
+    beat when its score is at least ``LEVEL_THRESHOLD + RANGE_WEIGHT * (its octave
+    distance from the preferred range - the slower level's)``; both levels need an
+    autocorrelation of at least MIN_LEVEL_ACF at their period. The walk takes the
+    clearest move, never returns to a level, and stops after four moves. ``rule`` is
+    "preferred_range" when the range turned a decision, else "evidence".
+    """
+    n = len(novelty)
+    rule = "evidence"
+    position = 0.0  # log2 of the tempo relative to the first tracked level
+    visited = {position}
+    for _ in range(4):
+        if len(beats) < 8:
+            break
+        tempo = 60.0 * FRAME_RATE_HZ / float(np.median(np.diff(beats)))
+        here = octave_distance(tempo, *preferred)
+        profiles = pulse_profiles(bands, beats)
+        moves = []  # (margin, log2 step, phase, faster beats, decided by the range)
+        held_by_range = False
+        for parts in (2, 3):
+            step = math.log2(parts)
+            slow = tempo / parts
+            if (
+                slow >= LEVEL_RANGE_BPM[0]
+                and periodicity(r, slow) >= MIN_LEVEL_ACF
+                and round(position - step, 6) not in visited
+                and (loop_s is None or is_loop_tempo(slow, loop_s))
+            ):
+                score, phase = split_score(profiles, parts)
+                need = LEVEL_THRESHOLD + RANGE_WEIGHT * (here - octave_distance(slow, *preferred))
+                if score < need:
+                    moves.append((need - score, -step, phase, None, score >= LEVEL_THRESHOLD))
+                elif score < LEVEL_THRESHOLD:
+                    held_by_range = True
+            fast = tempo * parts
+            if (
+                fast <= LEVEL_RANGE_BPM[1]
+                and periodicity(r, fast) >= MIN_LEVEL_ACF
+                and round(position + step, 6) not in visited
+                and (loop_s is None or is_loop_tempo(fast, loop_s))
+            ):
+                fast_beats = track_beats(
+                    novelty, local_period(beats, n) / parts, tightness=tightness
+                )
+                score, _ = split_score(pulse_profiles(bands, fast_beats), parts)
+                need = LEVEL_THRESHOLD + RANGE_WEIGHT * (octave_distance(fast, *preferred) - here)
+                if score >= need:
+                    moves.append((score - need, step, 0, fast_beats, score < LEVEL_THRESHOLD))
+                elif score >= LEVEL_THRESHOLD:
+                    held_by_range = True
+        if not moves:
+            if held_by_range:
+                rule = "preferred_range"
+            break
+        _, step, phase, fast_beats, by_range = max(moves, key=lambda m: m[0])
+        position = round(position + step, 6)
+        visited.add(position)
+        beats = beats[phase :: round(2 ** (-step))] if step < 0 else fast_beats.astype(np.float64)
+        if by_range:
+            rule = "preferred_range"
+    return beats, rule
+
+
+# --- figures from the beats ---------------------------------------------------------------
+
+
+def tempo_figures(beat_times_s: np.ndarray) -> tuple[float, float, TimeSeries, bool]:
+    """(tempo_bpm, stability, tempo curve, is_steady) from the beat times.
+
+    The local tempo at each beat interval is 60 over the median of the 9 intervals
+    around it. ``is_steady`` when one constant grid (a least-squares line through beat
+    time against beat number) fits 95 % of the beats within 35 ms or a tenth of a beat;
+    the tempo is then 60 over that line's slope, else the median local tempo.
+    ``stability = 1 - (p95 - p5) / median`` of the local tempo, scaled so a 20 % spread
+    gives 0.
+    """
+    ibi = np.diff(beat_times_s)
+    local_bpm = 60.0 / running_median(ibi, 4)
+    curve = TimeSeries(
+        np.round((beat_times_s[:-1] + beat_times_s[1:]) / 2, 4), np.round(local_bpm, 2), "BPM"
+    )
+    median_bpm = float(np.median(local_bpm))
+    p5, p95 = np.percentile(local_bpm, [5, 95])
+    stability = float(np.clip(1.0 - (p95 - p5) / median_bpm / 0.2, 0.0, 1.0))
+    index = np.arange(len(beat_times_s), dtype=np.float64)
+    slope, intercept = np.polyfit(index, beat_times_s, 1)
+    residual = beat_times_s - (slope * index + intercept)
+    steady = bool(np.percentile(np.abs(residual), 95) <= min(0.035, 0.1 * slope))
+    tempo = 60.0 / slope if steady else median_bpm
+    return tempo, stability, curve, steady
+
+
+def grid_strength(novelty: np.ndarray, beats: np.ndarray) -> float:
+    """The median novelty peak at the beats (dB of mean mel-band rise)."""
+    return float(np.median(peak_near(novelty, beats, 2, 2)))
