@@ -198,8 +198,16 @@ def _features(audio: Audio) -> _Features:
     mono = audio.to_mono().samples[0]
     if audio.sample_rate != sr:
         mono = soxr.resample(mono, audio.sample_rate, sr, quality="HQ").astype(np.float32)
-    pad = np.zeros(N_FFT // 2, np.float32)
-    padded = np.concatenate([pad, mono, pad])
+    # Centred frames, plus two more before the first, so a signal that starts with
+    # sound has its onset in frame 0.
+    lead = 2
+    padded = np.concatenate(
+        [
+            np.zeros(N_FFT // 2 + lead * HOP_LENGTH, np.float32),
+            mono,
+            np.zeros(N_FFT // 2, np.float32),
+        ]
+    )
     n_frames = 1 + (len(padded) - N_FFT) // HOP_LENGTH
     mel = mel_filterbank(sr, N_FFT, N_MELS)
     # One sparse (mel + chroma) x bins product: it runs on one core and does not stall
@@ -216,13 +224,18 @@ def _features(audio: Audio) -> _Features:
         mel_power[start:stop] = out[:, :N_MELS]
         chroma[start:stop] = out[:, N_MELS:]
 
+    # Frame 0 takes the largest rise of the lead frames: the onset of a signal that
+    # starts with sound.
     env = _onset_strength(mel_power).astype(np.float64)
+    env = np.concatenate([[env[: lead + 1].max()], env[lead + 1 :]])
     width = max(3, int(DETREND_S * FRAME_RATE_HZ) | 1)
     novelty = np.maximum(env - moving_average(env, width), 0.0)
 
     grouped = mel_power.reshape(n_frames, N_PROFILE_BANDS, -1).sum(axis=2) ** 0.3
     rise = np.maximum(np.diff(grouped, axis=0, prepend=grouped[:1]), 0.0)
+    rise = np.concatenate([rise[: lead + 1].max(axis=0, keepdims=True), rise[lead + 1 :]])
     bands = np.maximum(rise - np.median(rise, axis=0), 0.0)
+    mel_power, chroma = mel_power[lead:], chroma[lead:]
 
     centres = (mel @ np.arange(N_FFT // 2 + 1)) * sr / N_FFT / np.maximum(mel.sum(1), 1e-12)
     low = mel_power[:, centres < LOW_BAND_HZ].sum(axis=1, dtype=np.float64)

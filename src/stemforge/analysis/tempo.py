@@ -27,6 +27,8 @@ LEVEL_RANGE_BPM = (35.0, 260.0)
 #: that a level lies further outside the preferred range adds to it.
 LEVEL_THRESHOLD = 0.9
 RANGE_WEIGHT = 0.4
+#: A grouping of pulses whose strong phase leads by this many standard errors is real.
+MIN_SPLIT_Z = 2.0
 #: A metrical level's period must show at least this autocorrelation of the novelty.
 MIN_LEVEL_ACF = 0.1
 #: Clips up to this long that start on an onset may be loops cut at bar lines.
@@ -152,17 +154,22 @@ def pulse_score(reference: np.ndarray, other: np.ndarray) -> float:
     return float((oth.sum() + 3.0 * np.maximum(oth - ref, 0.0).sum()) / total)
 
 
-def split_score(profiles: np.ndarray, parts: int) -> tuple[float, int]:
-    """(score, phase): the pulses split into ``parts`` phases, the weaker phases scored
-    against the strongest. A low score means the pulses alternate strong and weak, so
-    they subdivide a level ``parts`` times slower whose beats are the strong phase."""
+def split_score(profiles: np.ndarray, parts: int) -> tuple[float, int, float]:
+    """(score, phase, contrast z): the pulses split into ``parts`` phases, the weaker
+    phases scored against the strongest. A low score means the pulses alternate strong
+    and weak, so they subdivide a level ``parts`` times slower whose beats are the
+    strong phase. ``z`` is the strong phase's lead in total flux over the others in
+    standard errors: under 2, the phases do not differ beyond chance."""
     usable = len(profiles) // parts * parts
     if usable < 2 * parts:
-        return math.inf, 0
-    totals = [profiles[p:usable:parts].sum(axis=1).mean() for p in range(parts)]
-    strong = int(np.argmax(totals))
+        return math.inf, 0, 0.0
+    totals = profiles[:usable].sum(axis=1).reshape(-1, parts)
+    strong = int(np.argmax(totals.mean(axis=0)))
+    rest = np.delete(totals, strong, axis=1).ravel()
+    se = math.sqrt(totals[:, strong].var() / len(totals) + rest.var() / len(rest))
+    z = (totals[:, strong].mean() - rest.mean()) / se if se > 0 else math.inf
     others = np.concatenate([profiles[p:usable:parts] for p in range(parts) if p != strong])
-    return pulse_score(profiles[strong:usable:parts], others), strong
+    return pulse_score(profiles[strong:usable:parts], others), strong, float(z)
 
 
 def octave_distance(tempo_bpm: float, low: float, high: float) -> float:
@@ -185,10 +192,12 @@ def choose_level(
     """Walk the metrical levels from the tracked one; returns (beats, rule).
 
     Between a level and one ``parts`` (2 or 3) times faster, the faster one's beats are
-    tracked and :func:`split_score` d into ``parts`` phases. The faster level is the
-    beat when its score is at least ``LEVEL_THRESHOLD + RANGE_WEIGHT * (its octave
-    distance from the preferred range - the slower level's)``; both levels need an
-    autocorrelation of at least MIN_LEVEL_ACF at their period. The walk takes the
+    tracked and split into ``parts`` phases (:func:`split_score`). The faster level is
+    the beat when its score is at least ``LEVEL_THRESHOLD + RANGE_WEIGHT * (its octave
+    distance from the preferred range - the slower level's)``; a decision that only
+    the range makes also needs the pulses to group in ``parts`` at least as clearly
+    as in the other number (:func:`_groups_by`). Both levels need an autocorrelation
+    of at least MIN_LEVEL_ACF at their period. The walk takes the
     clearest move, never returns to a level, and stops after four moves. ``rule`` is
     "preferred_range" when the range turned a decision, else "evidence".
     """
@@ -202,37 +211,44 @@ def choose_level(
         tempo = 60.0 * FRAME_RATE_HZ / float(np.median(np.diff(beats)))
         here = octave_distance(tempo, *preferred)
         profiles = pulse_profiles(bands, beats)
+        splits = {k: split_score(profiles, k) for k in (2, 3)}
+        slower = {
+            k: _possible(tempo / k, r, loop_s) and round(position - math.log2(k), 6) not in visited
+            for k in (2, 3)
+        }
         moves = []  # (margin, log2 step, phase, faster beats, decided by the range)
         held_by_range = False
         for parts in (2, 3):
             step = math.log2(parts)
-            slow = tempo / parts
-            if (
-                slow >= LEVEL_RANGE_BPM[0]
-                and periodicity(r, slow) >= MIN_LEVEL_ACF
-                and round(position - step, 6) not in visited
-                and (loop_s is None or is_loop_tempo(slow, loop_s))
-            ):
-                score, phase = split_score(profiles, parts)
+            if slower[parts]:
+                score, phase, _ = splits[parts]
+                slow = tempo / parts
                 need = LEVEL_THRESHOLD + RANGE_WEIGHT * (here - octave_distance(slow, *preferred))
-                if score < need:
-                    moves.append((need - score, -step, phase, None, score >= LEVEL_THRESHOLD))
+                by_range = score >= LEVEL_THRESHOLD
+                if score < need and (not by_range or _groups_by(splits, parts, slower)):
+                    moves.append((need - score, -step, phase, None, by_range))
                 elif score < LEVEL_THRESHOLD:
                     held_by_range = True
             fast = tempo * parts
-            if (
-                fast <= LEVEL_RANGE_BPM[1]
-                and periodicity(r, fast) >= MIN_LEVEL_ACF
-                and round(position + step, 6) not in visited
-                and (loop_s is None or is_loop_tempo(fast, loop_s))
-            ):
+            if _possible(fast, r, loop_s) and round(position + step, 6) not in visited:
                 fast_beats = track_beats(
                     novelty, local_period(beats, n) / parts, tightness=tightness
                 )
-                score, _ = split_score(pulse_profiles(bands, fast_beats), parts)
+                fast_profiles = pulse_profiles(bands, fast_beats)
+                fast_splits = {k: split_score(fast_profiles, k) for k in (2, 3)}
+                score = fast_splits[parts][0]
                 need = LEVEL_THRESHOLD + RANGE_WEIGHT * (octave_distance(fast, *preferred) - here)
-                if score >= need:
-                    moves.append((score - need, step, 0, fast_beats, score < LEVEL_THRESHOLD))
+                by_range = score < LEVEL_THRESHOLD
+                # The faster beats group into this level by ``parts``; their grouping by
+                # the other number is only a rival if that level could be chosen too.
+                rivals = {parts: True, 5 - parts: _possible(fast / (5 - parts), r, loop_s)}
+                z_here, z_other = fast_splits[parts][2], fast_splits[5 - parts][2]
+                if z_other >= MIN_SPLIT_Z and z_other > z_here:
+                    # The faster pulses group by the other number: this level is no
+                    # level of theirs (half of a 3/4 bar), so the faster one is taken.
+                    moves.append((1.0, step, 0, fast_beats, False))
+                elif score >= need and (not by_range or _groups_by(fast_splits, parts, rivals)):
+                    moves.append((score - need, step, 0, fast_beats, by_range))
                 elif score >= LEVEL_THRESHOLD:
                     held_by_range = True
         if not moves:
@@ -246,6 +262,27 @@ def choose_level(
         if by_range:
             rule = "preferred_range"
     return beats, rule
+
+
+def _possible(tempo_bpm: float, r: np.ndarray, loop_s: float | None) -> bool:
+    """Whether a tempo can be a metrical level: within LEVEL_RANGE_BPM, periodic, and
+    a whole-bar tempo for a loop."""
+    return (
+        LEVEL_RANGE_BPM[0] <= tempo_bpm <= LEVEL_RANGE_BPM[1]
+        and periodicity(r, tempo_bpm) >= MIN_LEVEL_ACF
+        and (loop_s is None or is_loop_tempo(tempo_bpm, loop_s))
+    )
+
+
+def _groups_by(
+    splits: dict[int, tuple[float, int, float]], parts: int, possible: dict[int, bool]
+) -> bool:
+    """Whether the pulses group in ``parts`` at least as clearly (by the strong phase's
+    z) as in the other number (2 or 3), where that grouping leads to a ``possible``
+    level: a tie between levels is only settled by the range for a grouping the
+    pulses support (a 3/4 bar has no level two beats long)."""
+    other = 5 - parts
+    return not possible[other] or splits[parts][2] >= splits[other][2]
 
 
 # --- figures from the beats ---------------------------------------------------------------
