@@ -1,0 +1,1 @@
+"""Advice: measurements plus targets (platform, genre, reference) become findings with fixes."""
