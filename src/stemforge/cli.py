@@ -206,6 +206,232 @@ def demo(
     )
 
 
+# --- targets and genre (issue #4, mix doctor) -------------------------------------------
+
+targets_app = typer.Typer(
+    help="Loudness and mix targets: platforms, genres and your own reference tracks.",
+    no_args_is_help=True,
+)
+genre_app = typer.Typer(
+    help="A genre classifier trained on your own labelled folders.", no_args_is_help=True
+)
+app.add_typer(targets_app, name="targets")
+app.add_typer(genre_app, name="genre")
+
+
+def _print_json(data) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, allow_nan=False) + "\n")
+
+
+def _range_text(value) -> str:
+    low = "" if value.low is None else f"{value.low:g}"
+    high = "" if value.high is None else f"{value.high:g}"
+    if value.low is None:
+        return f"<= {high}"
+    if value.high is None:
+        return f">= {low}"
+    return f"{low} to {high}"
+
+
+def _number(value: float) -> str:
+    if value != value:
+        return "-"
+    return (
+        f"{value:.0f}"
+        if abs(value) >= 100
+        else f"{value:.1f}"
+        if abs(value) >= 10
+        else (f"{value:.2f}")
+    )
+
+
+def _stats_table(target, *, title: str):
+    """A custom target's distribution per value (the JSON output holds every statistic)."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=title, box=box.SIMPLE_HEAD)
+    table.add_column("value (unit in the name)", no_wrap=True)
+    for column in ("mean", "std", "min", "median", "max"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for key, s in target.values.items():
+        if s.count:
+            cells = (s.mean, s.std, s.min, s.median, s.max)
+            table.add_row(key, *(_number(v) for v in cells))
+    return table
+
+
+@targets_app.command("build")
+def targets_build(
+    folder: Annotated[Path, typer.Argument(help="A folder of reference tracks.")],
+    name: Annotated[str, typer.Option("--name", help="Name to save the target under.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Measure your reference tracks and save their distribution as a custom target."""
+
+    from stemforge.advice.targets import build_targets
+    from stemforge.progress import progress_bar
+
+    try:
+        with progress_bar(console, enabled=not as_json) as on_step:
+            target = build_targets(folder, name=name, progress=on_step)
+    except StemforgeError as error:
+        _fail(error)
+        return
+    if as_json:
+        _print_json(target.to_dict())
+        return
+    console.print(
+        _stats_table(target, title=f"custom target {target.name!r}: {target.track_count} track(s)")
+    )
+    for skipped in target.skipped:
+        console.print(f"[yellow]skipped[/] {skipped.file}: {skipped.reason}", highlight=False)
+    console.print(f"Saved to [bold]{target.path}[/].")
+
+
+@targets_app.command("list")
+def targets_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """List the platform, genre and custom targets."""
+    from rich.table import Table
+
+    from stemforge.advice.targets import list_targets
+
+    try:
+        entries = list_targets()
+    except StemforgeError as error:
+        _fail(error)
+        return
+    if as_json:
+        _print_json([e.to_dict() for e in entries])
+        return
+    table = Table(title="targets")
+    for column in ("kind", "name", "description"):
+        table.add_column(column)
+    for e in entries:
+        table.add_row(e.kind, e.name, e.description)
+    console.print(table)
+
+
+@targets_app.command("show")
+def targets_show(
+    name: Annotated[str, typer.Argument(help="A platform, genre or custom target name.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Show one target's values and where each comes from."""
+    from rich.table import Table
+
+    from stemforge.advice.targets import CustomTarget, PlatformTarget, find_target
+
+    try:
+        target = find_target(name)
+    except StemforgeError as error:
+        _fail(error)
+        return
+    if as_json:
+        _print_json(target.to_dict())
+        return
+    if isinstance(target, CustomTarget):
+        title = f"custom target {target.name!r}: {target.track_count} track(s)"
+        console.print(_stats_table(target, title=title))
+        console.print(f"Measured from {target.folder} on {target.created}; file {target.path}.")
+        return
+    values = target.target_values()
+    kind = "platform" if isinstance(target, PlatformTarget) else "genre"
+    table = Table(title=f"{kind} target {target.name!r}: {target.display_name}")
+    for column in ("value", "range", "typical", "unit", "source"):
+        table.add_column(column)
+    sources: list[str] = []
+    for key, v in values.items():
+        if v.source not in sources:
+            sources.append(v.source)
+        typical = "-" if v.typical is None else f"{v.typical:g}"
+        table.add_row(key, _range_text(v), typical, v.unit, f"[{sources.index(v.source) + 1}]")
+    console.print(table)
+    console.print(target.notes, highlight=False)
+    for i, source in enumerate(sources, 1):
+        console.print(f"[{i}] {source}", highlight=False, markup=False)
+
+
+@genre_app.command("train")
+def genre_train(
+    folder: Annotated[
+        Path, typer.Argument(help="A folder with one sub-folder of tracks per genre.")
+    ],
+    max_duration: Annotated[
+        float, typer.Option("--max-duration", help="Seconds analysed from the middle of a file.")
+    ] = 60.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Train the genre classifier on your labelled folders (sub-folder names are genres)."""
+    from rich.table import Table
+
+    from stemforge.advice.genre import train_genre_classifier
+    from stemforge.progress import progress_bar
+
+    try:
+        with progress_bar(console, enabled=not as_json) as on_step:
+            result = train_genre_classifier(folder, max_duration_s=max_duration, progress=on_step)
+    except StemforgeError as error:
+        _fail(error)
+        return
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    table = Table(title="genres")
+    for column in ("genre", "files", "CV recall"):
+        table.add_column(column, justify="left" if column == "genre" else "right")
+    for genre in result.genres:
+        acc = result.per_genre_accuracy[genre]
+        table.add_row(genre, str(result.file_counts[genre]), f"{acc:.2f}")
+    console.print(table)
+    for skipped in result.skipped:
+        console.print(f"[yellow]skipped[/] {skipped.file}: {skipped.reason}", highlight=False)
+    candidates = ", ".join(f"{k} {v:.2f}" for k, v in result.candidate_accuracy.items())
+    console.print(f"Candidates ({result.cv_folds}-fold CV accuracy): {candidates}", highlight=False)
+    console.print(
+        f"Chosen: {result.classifier}, cross-validated accuracy {result.cv_accuracy:.2f} "
+        f"({result.cv_folds}-fold, stratified)",
+        highlight=False,
+    )
+    console.print(f"Saved to [bold]{result.model_path}[/].")
+
+
+@genre_app.command("predict")
+def genre_predict(
+    file: Annotated[Path, typer.Argument(help="A track.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Predict a track's genre with your trained classifier."""
+    from rich.table import Table
+
+    from stemforge.advice.genre import predict_genre
+
+    try:
+        prediction = predict_genre(file)
+    except StemforgeError as error:
+        _fail(error)
+        return
+    if as_json:
+        _print_json(prediction.to_dict())
+        return
+    console.print(
+        f"{file.name}: [bold]{prediction.genre}[/] (probability {prediction.probability:.2f})"
+    )
+    table = Table()
+    table.add_column("genre")
+    table.add_column("probability", justify="right")
+    for score in prediction.ranking:
+        table.add_row(score.genre, f"{score.probability:.2f}")
+    console.print(table)
+    if prediction.model_cv_accuracy is not None:
+        console.print(
+            f"The classifier's cross-validated accuracy: {prediction.model_cv_accuracy:.2f}.",
+            highlight=False,
+        )
+
+
 def main() -> None:
     """Entry point of the ``stemforge`` script."""
     try:
