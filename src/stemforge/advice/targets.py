@@ -35,6 +35,7 @@ import numpy as np
 
 from stemforge import config
 from stemforge.analysis.bands import TONAL_BAND_EDGES_HZ
+from stemforge.audio.io import AUDIO_SUFFIXES
 from stemforge.errors import StemforgeError
 from stemforge.progress import ProgressCallback, no_progress
 from stemforge.results import Result
@@ -78,29 +79,6 @@ VALUE_UNITS: dict[str, str] = {
     "spectral_centroid_hz": "Hz",
     **{tonal_value_name(b): "dB re total" for b in TONAL_BAND_NAMES},
 }
-
-#: Audio file suffixes looked at when scanning folders (others are ignored).
-AUDIO_SUFFIXES = frozenset(
-    [
-        ".wav",
-        ".wave",
-        ".flac",
-        ".aif",
-        ".aiff",
-        ".aifc",
-        ".ogg",
-        ".oga",
-        ".opus",
-        ".mp3",
-        ".m4a",
-        ".mp4",
-        ".aac",
-        ".alac",
-        ".webm",
-        ".mka",
-        ".wma",
-    ]
-)
 
 
 # --- target values and deviations -------------------------------------------------------

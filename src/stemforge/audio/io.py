@@ -41,6 +41,29 @@ from stemforge.errors import (
 )
 from stemforge.results import Result
 
+#: File suffixes stemforge treats as audio when it scans a folder (other files are ignored;
+#: the loader itself goes by a file's content, not its name).
+AUDIO_SUFFIXES = (
+    ".wav",
+    ".wave",
+    ".flac",
+    ".aif",
+    ".aiff",
+    ".aifc",
+    ".caf",
+    ".mp3",
+    ".m4a",
+    ".mp4",
+    ".aac",
+    ".ogg",
+    ".oga",
+    ".opus",
+    ".webm",
+    ".mka",
+    ".wma",
+    ".alac",
+)
+
 LOAD_MIN_SAMPLE_RATE = 8_000
 LOAD_MAX_SAMPLE_RATE = 192_000
 
