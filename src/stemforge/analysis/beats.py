@@ -135,11 +135,14 @@ def refine_beats(novelty: np.ndarray, frames: np.ndarray, radius: int = 2) -> np
 
 def local_period(beats: np.ndarray, n_frames: int, *, span: int = 8) -> np.ndarray:
     """A per-frame beat period: the running median of ``span`` beat intervals at each
-    interval's centre, interpolated, and held before the first and after the last."""
+    interval's centre (kept within 0.7-1.4 times their overall median), interpolated,
+    and held before the first and after the last."""
     beats = np.asarray(beats, np.float64)
     ibi = np.diff(beats)
     if len(ibi) == 0:
         return np.zeros(n_frames)
     med = running_median(ibi, span // 2)
+    overall = float(np.median(ibi))
+    med = np.clip(med, 0.7 * overall, 1.4 * overall)  # a gap or a fill is no tempo change
     centres = (beats[:-1] + beats[1:]) / 2.0
     return np.interp(np.arange(n_frames), centres, med)

@@ -2,8 +2,8 @@
 
 - **Subdivision**: the novelty peaks at the beat's thirds (the weaker of the two) against
   those at its halves, less the median novelty: ternary (6/8: two dotted-quarter beats a
-  bar) when the thirds are more than twice the halves and over 3 % of the beats' own
-  peaks; binary (3/4 or 4/4) otherwise.
+  bar) when the thirds are more than 1.5 times the halves and over 3 % of the beats'
+  own peaks; binary (3/4 or 4/4) otherwise (a swung off-beat fills only one third).
 - **Downbeat salience** of each beat (as the bar-level cues of Peeters & Papadopoulos,
   IEEE TASLP 2011, and Durand et al., ICASSP 2015): the low-band (under 150 Hz: kick
   and bass) level over the first 70 ms, less its mean over the 9 beats around;
@@ -41,7 +41,7 @@ def subdivision(novelty: np.ndarray, beats: np.ndarray) -> tuple[str, float]:
         - base
     )
     half, third = max(at_half, 0.0), max(at_third, 0.0)
-    ternary = third > 2.0 * half and third > 0.03 * at_beat
+    ternary = third > 1.5 * half and third > 0.03 * at_beat
     clarity = abs(third - half) / (third + half) if third + half > 0 else 0.0
     return ("ternary" if ternary else "binary"), float(clarity)
 

@@ -31,9 +31,11 @@ and :mod:`~stemforge.analysis.meter`; this module holds the front end and the re
    evidence wins (a drum-and-bass track whose snare answers the kick at 174 BPM reads
    174, a 70 BPM ballad with hi-hat eighths reads 70, whatever the range), and levels
    of comparable salience are settled by the range (``level_rule`` then says
-   "preferred_range"). Both levels need an autocorrelation of at least 0.1 at their
-   period. ``strict_range=True`` then folds the reported tempo into the range (x2,
-   /2, x4, /4, x3, /3) as DJ software does, with the beats at that level.
+   "preferred_range"), provided the pulses group in twos (or threes) at least as
+   clearly as in threes (or twos), so the range never halves a 3/4 song. Levels need an
+   autocorrelation of at least 0.1 at their period. ``strict_range=True`` then folds
+   the reported tempo into the range (x2, /2, x4, /4, x3, /3) as DJ software does,
+   with the beats at that level.
 5. **Loops**: a clip of at most 30 s that starts on an onset, one of whose four
    strongest periodicities lies within 6 % of a tempo making it 1 to 16 bars of 3 or 4
    beats, is taken for a loop cut at bar lines (as sample libraries cut them): the
@@ -296,11 +298,14 @@ def _empty(reason: str, preferred: tuple[float, float]) -> RhythmResult:
     )
 
 
-def _fold(beat_times, phase, bpb, tempo, preferred):
-    """Fold the tempo into ``preferred`` by x2, /2, x4, /4, x3 or /3: (factor, beat
-    times, downbeat phase, beats per bar), or None if no such level lies in it."""
+def _fold(beat_times, phase, bpb, tempo, preferred, ternary):
+    """Fold the tempo into ``preferred`` by x2, /2, x4, /4, x3 or /3 (x3 and /3 first for a
+    ternary metre): (factor, beat times, downbeat phase, beats per bar), or None if no
+    such level lies in it (a slower level must divide the bar)."""
     lo, hi = preferred
-    for factor, parts in ((2.0, 2), (0.5, 2), (4.0, 4), (0.25, 4), (3.0, 3), (1.0 / 3.0, 3)):
+    binary = [(2.0, 2), (0.5, 2), (4.0, 4), (0.25, 4)]
+    triple = [(3.0, 3), (1.0 / 3.0, 3)]
+    for factor, parts in triple + binary if ternary else binary + triple:
         if not lo <= tempo * factor <= hi:
             continue
         if factor > 1:
@@ -402,7 +407,7 @@ def rhythm(
         beat_frames, nov, feats.low_db, feats.chroma, kind, clarity
     )
 
-    beat_times = beat_frames / FRAME_RATE_HZ + ONSET_LATENCY_S
+    beat_times = np.clip(beat_frames / FRAME_RATE_HZ + ONSET_LATENCY_S, 0.0, audio.duration_s)
     tempo, stability, curve, steady = tempo_figures(beat_times)
     if loop_bpm is not None:
         n_beats = round(tempo * feats.duration_s / 60.0)
@@ -411,7 +416,7 @@ def rhythm(
             tempo = exact
             rule = "loop_length" if rule == "evidence" else rule
     if strict_range and not lo_bpm <= tempo <= hi_bpm:
-        folded = _fold(beat_times, phase, bpb, tempo, preferred)
+        folded = _fold(beat_times, phase, bpb, tempo, preferred, kind == "ternary")
         if folded is not None:
             factor, beat_times, phase, bpb = folded
             tempo *= factor

@@ -13,7 +13,6 @@ import numpy as np
 from stemforge.analysis.beats import (
     FRAME_RATE_HZ,
     local_period,
-    peak_near,
     running_median,
     track_beats,
 )
@@ -35,6 +34,10 @@ MIN_LEVEL_ACF = 0.1
 LOOP_MAX_S = 30.0
 LOOP_BEATS = np.array([3, 4, 6, 8, 12, 16, 24, 32, 48, 64], np.float64)
 LOOP_TOLERANCE = 0.06
+#: A loop's exact beat grid must catch this much of the novelty above chance, and this
+#: share of what freely tracked beats catch.
+LOOP_MIN_ALIGNMENT = 0.15
+LOOP_MIN_RELATIVE = 0.6
 
 
 # --- periodicity --------------------------------------------------------------------------
@@ -89,11 +92,11 @@ def seed_tempo(r: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
 # --- loops --------------------------------------------------------------------------------
 
 
-def is_loop_tempo(tempo_bpm: float, duration_s: float) -> bool:
-    """Whether the tempo makes a clip of ``duration_s`` a whole number of bars (1-16
-    bars of 3 or 4 beats), within LOOP_TOLERANCE."""
-    loop_bpm = 60.0 * LOOP_BEATS / duration_s
-    return bool(np.abs(np.log(loop_bpm / tempo_bpm)).min() <= math.log1p(LOOP_TOLERANCE))
+def whole_beats(tempo_bpm: float, duration_s: float) -> bool:
+    """Whether a clip of ``duration_s`` holds a whole number of beats (at least 2,
+    within a quarter beat) at the tempo: the levels a loop can have."""
+    count = tempo_bpm * duration_s / 60.0
+    return count >= 1.75 and abs(count - round(count)) <= 0.25
 
 
 def loop_tempo(
@@ -103,8 +106,11 @@ def loop_tempo(
 
     A clip is taken for a loop cut at bar lines (as sample libraries cut them and as
     loop-based tools assume) when it lasts at most LOOP_MAX_S, starts on an onset
-    (within 50 ms), and one of its four strongest periodicities lies within 6 % of a
-    tempo giving it 1 to 16 bars of 3 or 4 beats. That exact tempo is returned.
+    (within 50 ms), one of its four strongest periodicities lies within 6 % of a tempo
+    giving it 1 to 16 bars of 3 or 4 beats, and that tempo's exact beat grid from the
+    first sample catches the onsets (:func:`grid_alignment` within 58 ms at least
+    LOOP_MIN_ALIGNMENT, and at least LOOP_MIN_RELATIVE of that of beats tracked freely
+    near the tempo, up to the last of them). That exact tempo is returned.
     """
     if duration_s > LOOP_MAX_S or novelty.max() <= 0:
         return None
@@ -122,8 +128,31 @@ def loop_tempo(
         k = int(np.argmin(dist))
         in_range = SEED_RANGE_BPM[0] <= loop_bpm[k] <= SEED_RANGE_BPM[1]
         if dist[k] <= math.log1p(LOOP_TOLERANCE) and in_range:
-            return float(loop_bpm[k])
+            # The exact grid, from the first sample, must catch the onsets, nearly as
+            # well as beats tracked freely near that tempo.
+            period = 60.0 * FRAME_RATE_HZ / loop_bpm[k]
+            free_beats = track_beats(novelty, period, tightness=100.0)
+            span = novelty[: int(free_beats[-1] + period / 2) + 1] if len(free_beats) else novelty
+            exact = grid_alignment(span, np.arange(0.0, len(span), period), 5)
+            free = grid_alignment(span, free_beats, 5)
+            if exact >= max(LOOP_MIN_ALIGNMENT, LOOP_MIN_RELATIVE * free):
+                return float(loop_bpm[k])
     return None
+
+
+def grid_alignment(novelty: np.ndarray, grid: np.ndarray, radius: int) -> float:
+    """The share of the novelty within ``radius`` frames of the grid points, above its
+    chance level (the share of frames so covered), as a fraction of the way to 1."""
+    n = len(novelty)
+    mask = np.zeros(n, bool)
+    idx = np.round(grid).astype(np.int64)
+    for k in range(-radius, radius + 1):
+        mask[np.clip(idx + k, 0, n - 1)] = True
+    total = novelty.sum()
+    chance = float(mask.mean())
+    if total <= 0 or chance >= 1.0:
+        return 0.0
+    return (float(novelty[mask].sum() / total) - chance) / (1.0 - chance)
 
 
 # --- metrical level -----------------------------------------------------------------------
@@ -194,10 +223,12 @@ def choose_level(
     Between a level and one ``parts`` (2 or 3) times faster, the faster one's beats are
     tracked and split into ``parts`` phases (:func:`split_score`). The faster level is
     the beat when its score is at least ``LEVEL_THRESHOLD + RANGE_WEIGHT * (its octave
-    distance from the preferred range - the slower level's)``; a decision that only
-    the range makes also needs the pulses to group in ``parts`` at least as clearly
-    as in the other number (:func:`_groups_by`). Both levels need an autocorrelation
-    of at least MIN_LEVEL_ACF at their period. The walk takes the
+    distance from the preferred range - the slower level's)``. A decision that only
+    the range makes also needs the pulses to group in ``parts`` at least as clearly as
+    in the other number (:func:`_groups_by`); and when the faster pulses clearly group
+    in the other number instead, the slower level is none of theirs (half of a 3/4
+    bar) and the faster one is taken. Levels need an autocorrelation of at least
+    MIN_LEVEL_ACF at their period (and a loop must hold a whole number of them). The walk takes the
     clearest move, never returns to a level, and stops after four moves. ``rule`` is
     "preferred_range" when the range turned a decision, else "evidence".
     """
@@ -206,7 +237,7 @@ def choose_level(
     position = 0.0  # log2 of the tempo relative to the first tracked level
     visited = {position}
     for _ in range(4):
-        if len(beats) < 8:
+        if len(beats) < 4:
             break
         tempo = 60.0 * FRAME_RATE_HZ / float(np.median(np.diff(beats)))
         here = octave_distance(tempo, *preferred)
@@ -266,11 +297,11 @@ def choose_level(
 
 def _possible(tempo_bpm: float, r: np.ndarray, loop_s: float | None) -> bool:
     """Whether a tempo can be a metrical level: within LEVEL_RANGE_BPM, periodic, and
-    a whole-bar tempo for a loop."""
+    a whole number of beats in a loop."""
     return (
         LEVEL_RANGE_BPM[0] <= tempo_bpm <= LEVEL_RANGE_BPM[1]
         and periodicity(r, tempo_bpm) >= MIN_LEVEL_ACF
-        and (loop_s is None or is_loop_tempo(tempo_bpm, loop_s))
+        and (loop_s is None or whole_beats(tempo_bpm, loop_s))
     )
 
 
@@ -312,8 +343,3 @@ def tempo_figures(beat_times_s: np.ndarray) -> tuple[float, float, TimeSeries, b
     steady = bool(np.percentile(np.abs(residual), 95) <= min(0.035, 0.1 * slope))
     tempo = 60.0 / slope if steady else median_bpm
     return tempo, stability, curve, steady
-
-
-def grid_strength(novelty: np.ndarray, beats: np.ndarray) -> float:
-    """The median novelty peak at the beats (dB of mean mel-band rise)."""
-    return float(np.median(peak_near(novelty, beats, 2, 2)))
