@@ -25,7 +25,7 @@ sample_rate)`` gives the exact magnitude response, and ``to_dict()`` /
   ``slope_db_per_octave / 6`` designed by :func:`scipy.signal.butter` (bilinear transform,
   prewarped at the cutoff), so ``|H|^2 = 1 / (1 + (tan(w/2) / tan(wc/2))^(2n))`` for the
   low-pass (the ratio inverted for the high-pass): -3.01 dB at ``cutoff_hz`` and
-  ``6 n`` dB per octave far from it.
+  ``20 n log10(2)`` (6.02 n) dB per octave far from it.
 
 - :class:`EQ`: a chain of any of them (``bands``), applied in order; its response is the
   sum of theirs in dB.
@@ -173,7 +173,7 @@ class Filter:
             )
         kind = data.get("type")
         if cls is Filter:
-            if kind not in _REGISTRY:
+            if not isinstance(kind, str) or kind not in _REGISTRY:
                 raise FilterParameterError(
                     f"unknown filter type {kind!r}.", hint=f"Use one of {sorted(_REGISTRY)}."
                 )
