@@ -73,6 +73,10 @@ class AudioWriteError(AudioError, OutputWriteError):
     http_status = 500
 
 
+class FilterParameterError(StemforgeError):
+    """A filter parameter is out of range (frequency at or above Nyquist, q <= 0, ...)."""
+
+
 class AnalysisError(StemforgeError):
     """An analysis could not run on the given input (too short, wrong parameters)."""
 

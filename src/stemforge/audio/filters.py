@@ -54,7 +54,7 @@ import numpy as np
 import scipy.signal
 
 from stemforge.audio.signal import Audio
-from stemforge.errors import StemforgeError
+from stemforge.errors import FilterParameterError
 
 #: The largest boost or cut a band may have.
 MAX_GAIN_DB = 24.0
@@ -63,10 +63,6 @@ BUTTERWORTH_SLOPES_DB_PER_OCTAVE: tuple[int, ...] = (6, 12, 18, 24, 36, 48)
 #: Default quality factor: 1/sqrt(2) (a Butterworth-like shelf, a wide peak).
 DEFAULT_Q = 1.0 / math.sqrt(2.0)
 _FLOOR_POWER = 1e-30  # -300 dB: the response at a zero on the unit circle
-
-
-class FilterParameterError(StemforgeError):
-    """A filter parameter is out of range (frequency at or above Nyquist, q <= 0, ...)."""
 
 
 # --- shared helpers ---------------------------------------------------------------------
