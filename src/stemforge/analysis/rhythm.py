@@ -97,7 +97,7 @@ from stemforge.analysis.tempo import (
     seed_tempo,
     tempo_figures,
 )
-from stemforge.analysis.transients import _onset_strength, mel_filterbank
+from stemforge.analysis.transients import mel_filterbank, onset_strength
 from stemforge.audio.signal import Audio
 from stemforge.errors import AnalysisError
 from stemforge.results import Result
@@ -228,7 +228,7 @@ def _features(audio: Audio) -> _Features:
 
     # Frame 0 takes the largest rise of the lead frames: the onset of a signal that
     # starts with sound.
-    env = _onset_strength(mel_power).astype(np.float64)
+    env = onset_strength(mel_power).astype(np.float64)
     env = np.concatenate([[env[: lead + 1].max()], env[lead + 1 :]])
     width = max(3, int(DETREND_S * FRAME_RATE_HZ) | 1)
     novelty = np.maximum(env - moving_average(env, width), 0.0)

@@ -171,7 +171,7 @@ def transients(
     ):
         power = spec.real**2 + spec.imag**2
         np.matmul(power, mel, out=mel_power[start : start + power.shape[0]])
-    env = _onset_strength(mel_power)
+    env = onset_strength(mel_power)
     frame_s = hop_length / sr
 
     # Onsets: peaks of the normalised envelope, then placed on the sample grid.
@@ -221,7 +221,7 @@ def transients(
     )
 
 
-def _onset_strength(mel_power: np.ndarray, *, amin: float = 1e-10, top_db: float = 80.0):
+def onset_strength(mel_power: np.ndarray, *, amin: float = 1e-10, top_db: float = 80.0):
     """Mean over mel bands of the positive rise in dB from the previous frame."""
     if mel_power.shape[0] == 0:
         return np.zeros(0, np.float32)
