@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from stemforge.analysis.transients import (
-    _onset_strength,
     mel_filterbank,
+    onset_strength,
     transients,
 )
 from stemforge.audio import Audio, load
@@ -109,7 +109,7 @@ def test_onset_strength_is_librosas_spectral_flux(drum_loop):
     y = librosa.resample(loop, orig_sr=SR, target_sr=22050)
     power = np.abs(librosa.stft(y, n_fft=1024, hop_length=256)) ** 2
     mel_power = (mel_filterbank(22050, 1024, 128) @ power).T
-    ours = _onset_strength(mel_power)
+    ours = onset_strength(mel_power)
     mel_db = librosa.power_to_db(
         librosa.feature.melspectrogram(S=power, sr=22050, n_mels=128), top_db=80.0
     )
