@@ -90,3 +90,13 @@ def test_cli_quick_commands_bad_input(command, tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.startswith("error:") and "notes.mp3" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_music_of_noise_says_no_tempo_and_keeps_one_section(rng):
+    from stemforge.audio import Audio
+
+    noise = Audio(rng.standard_normal((2, 10 * 44_100)).astype(np.float32) * 0.1, 44_100)
+    m = analyze_music(noise)
+    assert not m.rhythm.found and m.rhythm.reason
+    assert not m.key.found
+    assert len(m.structure.sections) == 1 and m.structure.note

@@ -64,7 +64,8 @@ def analyze_music(
             audio,
             beat_times_s=beats.beat_times_s,
             downbeat_times_s=beats.downbeat_times_s,
-            beats_per_bar=beats.beats_per_bar,
+            # No tempo found: structure gets an empty grid and returns one section.
+            beats_per_bar=beats.beats_per_bar or 4,
             beat_chroma=beat_chroma(chroma, beats.beat_times_s, end_s=audio.duration_s)
             if len(beats.beat_times_s)
             else None,
