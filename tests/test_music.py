@@ -100,3 +100,16 @@ def test_music_of_noise_says_no_tempo_and_keeps_one_section(rng):
     assert not m.rhythm.found and m.rhythm.reason
     assert not m.key.found
     assert len(m.structure.sections) == 1 and m.structure.note
+
+
+def test_beat_on_the_last_sample_does_not_break_chords_or_structure():
+    """Regression: a beat tracked at exactly the end of the signal (DC offset case)."""
+    from stemforge.analysis.loudness import integrated_loudness
+    from stemforge.audio import Audio
+
+    song = generate_song(tempo_bpm=120, sections=[("verse", 4), ("chorus", 4)], seed=1)
+    gain = 10 ** ((-14 - integrated_loudness(song.mix)) / 20)
+    audio = Audio(song.mix.samples * gain + 0.01, song.mix.sample_rate)
+    m = analyze_music(audio)
+    assert m.rhythm.tempo_bpm == pytest.approx(120.0, rel=0.01)
+    assert all(s.end_s <= audio.duration_s + 1e-6 for s in m.structure.sections)

@@ -52,22 +52,24 @@ def analyze_music(
         return out
 
     beats = timed("rhythm", 0.0, lambda: rhythm(audio, preferred_range_bpm=preferred_range_bpm))
+    # One grid for chords and structure: beats strictly inside the signal (a tracker may put
+    # one on the very last sample, which has no chroma frame after it).
+    beat_s = beats.beat_times_s[beats.beat_times_s < audio.duration_s]
+    downbeat_s = beats.downbeat_times_s[beats.downbeat_times_s < audio.duration_s]
     chroma = timed("chroma", 0.3, lambda: chromagram(audio))
     key_result = timed("key", 0.5, lambda: key(audio, chroma=chroma))
-    chord_result = timed(
-        "chords", 0.6, lambda: chords(audio, beat_times_s=beats.beat_times_s, chroma=chroma)
-    )
+    chord_result = timed("chords", 0.6, lambda: chords(audio, beat_times_s=beat_s, chroma=chroma))
     sections = timed(
         "structure",
         0.8,
         lambda: structure(
             audio,
-            beat_times_s=beats.beat_times_s,
-            downbeat_times_s=beats.downbeat_times_s,
+            beat_times_s=beat_s,
+            downbeat_times_s=downbeat_s,
             # No tempo found: structure gets an empty grid and returns one section.
             beats_per_bar=beats.beats_per_bar or 4,
-            beat_chroma=beat_chroma(chroma, beats.beat_times_s, end_s=audio.duration_s)
-            if len(beats.beat_times_s)
+            beat_chroma=beat_chroma(chroma, beat_s, end_s=audio.duration_s)
+            if len(beat_s)
             else None,
         ),
     )
