@@ -106,7 +106,10 @@ def test_cli_json_and_out_file(sine_file, tmp_path):
     proc = run_cli("analyze", str(sine_file), "--json", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
-    assert data["loudness"]["integrated_lufs"] == pytest.approx(-20.0, abs=0.05)
+    assert data["analysis"]["loudness"]["integrated_lufs"] == pytest.approx(-20.0, abs=0.05)
+    # -20 LUFS is 6 dB under Spotify's -14 (the default target): a finding says so.
+    rules = {f["rule"] for f in data["findings"]}
+    assert data["platform"] == "spotify" and "loudness_below_target" in rules
     assert json.loads(out.read_text()) == data
 
 
@@ -156,3 +159,53 @@ def test_cli_info(sine_file):
     data = json.loads(proc.stdout)
     assert data["sample_rate"] == SR and data["channels"] == 2
     assert data["duration_s"] == pytest.approx(6.0)
+
+
+def test_cli_mix_doctor_with_stems_reference_and_report(tmp_path):
+    """The whole mix doctor from the command line: stems, reference, genre, target, HTML."""
+    import re
+
+    from stemforge.audio import mix
+    from stemforge.demo import generate_song
+
+    song = generate_song(tempo_bpm=120, sections=[("verse", 4), ("chorus", 4)], seed=5)
+    stems = tmp_path / "stems"
+    stems.mkdir()
+    for name, audio in song.stems.items():
+        save(stems / f"{name}.flac", audio)
+    # The planted problem: the bass 12 dB too loud against the reference (the song's own mix).
+    loud_bass = dict(song.stems)
+    loud_bass["bass"] = song.stems["bass"].apply_gain_db(12.0)
+    save(tmp_path / "mix.wav", mix(list(loud_bass.values())).apply_gain_db(-6.0))
+    save(tmp_path / "ref.wav", song.mix)
+    report, out = tmp_path / "report.html", tmp_path / "r.json"
+    proc = run_cli(
+        *("analyze", str(tmp_path / "mix.wav"), "--stems", str(stems)),
+        *("--reference", str(tmp_path / "ref.wav"), "--genre", "pop", "--target", "apple_music"),
+        *("--report", str(report), "--out", str(out)),
+    )
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    assert "Apple Music" in text and "Pop (chosen by you)" in text
+    assert text.index("Problems") < text.index("Measurements")
+    assert "HTML report written" in text
+    data = json.loads(out.read_text())
+    assert (data["platform"], data["genre"], data["genre_source"]) == (
+        "apple_music",
+        "pop",
+        "explicit",
+    )
+    rules = {f["rule"] for f in data["findings"]}
+    assert {"stem_clash", "reference_eq"} <= rules
+    # The reference comparison sees the planted bass boost: the bass band is louder in the mix.
+    bass = next(d for d in data["reference"]["tonal_balance"] if d["name"] == "bass")
+    assert bass["difference"] > 3.0
+    html = report.read_text()
+    assert html.lower().startswith("<!doctype html>") and "Mix doctor" in html
+    assert not re.search(r"<(?:script|link|img)[^>]+(?:src|href)=[\"']https?:", html)
+
+
+def test_cli_unknown_target_is_one_line_error(sine_file):
+    proc = run_cli("analyze", str(sine_file), "--target", "myspace")
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error:") and "spotify" in proc.stderr

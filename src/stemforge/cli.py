@@ -52,11 +52,27 @@ def _root(
 @app.command()
 def analyze(
     file: Annotated[
-        Path, typer.Argument(help="The mix to measure (WAV, FLAC, AIFF, OGG, Opus, MP3, M4A).")
+        Path, typer.Argument(help="The mix to check (WAV, FLAC, AIFF, OGG, Opus, MP3, M4A).")
     ],
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print every measurement as JSON.")
-    ] = False,
+    stems: Annotated[
+        Path | None,
+        typer.Option("--stems", help="A folder of the mix's stems: masking between them."),
+    ] = None,
+    reference: Annotated[
+        Path | None, typer.Option("--reference", help="A reference track to compare against.")
+    ] = None,
+    genre: Annotated[
+        str | None,
+        typer.Option("--genre", help="Genre profile (e.g. pop, edm); overrides the classifier."),
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option("--target", help="Platform (spotify, apple_music, ebu_r128, ...) or custom."),
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write the HTML report to this file.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print everything as JSON.")] = False,
     out: Annotated[
         Path | None, typer.Option("--out", help="Also write the full result as JSON to this file.")
     ] = None,
@@ -65,32 +81,41 @@ def analyze(
         typer.Option("--time-varying-loudness", help="Add ISO 532-1 time-varying loudness (slow)."),
     ] = False,
 ) -> None:
-    """Measure a mix: loudness, true peak, dynamics, stereo, spectrum, transients, quality,
-    tempo, beats, meter, key, chords and structure."""
-    from stemforge.analysis.report import analyze as run_analysis
-    from stemforge.analysis.summary import summary_sections
+    """Check a mix: findings with concrete fixes, then every measurement (loudness, peaks,
+    dynamics, stereo, spectrum, transients, quality, reverb, tempo, key, structure)."""
+    from rich.markdown import Markdown
+
+    from stemforge.advice.doctor import examine
     from stemforge.output import write_json_atomic
     from stemforge.progress import progress_bar
+    from stemforge.reports import render_html, render_json, render_markdown
 
     try:
         with progress_bar(console, enabled=not as_json) as on_step:
-            result = run_analysis(
-                file, progress=on_step, time_varying_loudness=zwicker_time_varying
+            result = examine(
+                file,
+                stems=stems,
+                reference=reference,
+                genre=genre,
+                target=target,
+                progress=on_step,
+                time_varying_loudness=zwicker_time_varying,
             )
-        data = result.to_dict()
+        data = render_json(result)
         if out is not None:
             write_json_atomic(out, data)
+        if report is not None:
+            render_html(result, report)
     except StemforgeError as error:
         _fail(error)
         return
     if as_json:
         sys.stdout.write(json.dumps(data, indent=2, allow_nan=False) + "\n")
         return
-    from stemforge.terminal import print_sections
-
-    print_sections(console, summary_sections(result), title=f"stemforge analyze: {file.name}")
-    if out is not None:
-        console.print(f"Full result written to [bold]{out}[/].")
+    console.print(Markdown(render_markdown(result)))
+    for path, what in ((out, "JSON"), (report, "HTML report")):
+        if path is not None:
+            console.print(f"{what} written to [bold]{path}[/].")
 
 
 def _load_for_command(file: Path):

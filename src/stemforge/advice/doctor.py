@@ -104,6 +104,7 @@ def examine(
     genre: str | None = None,
     target: str | PlatformTarget | CustomTarget | None = None,
     progress: ProgressCallback = no_progress,
+    time_varying_loudness: bool = False,
 ) -> MixDoctorResult:
     """Measure ``mix`` and return every finding, most severe first.
 
@@ -143,7 +144,11 @@ def examine(
         reference_analysis = analyze(ref_audio)
         lap("reference")
 
-    analysis = analyze(audio, progress=_part(progress, 0.1, 0.75, "analysis"))
+    analysis = analyze(
+        audio,
+        progress=_part(progress, 0.1, 0.75, "analysis"),
+        time_varying_loudness=time_varying_loudness,
+    )
     analysis = dataclasses.replace(analysis, source=source, file=file_info)
     lap("analysis")
 

@@ -91,7 +91,7 @@ def _clash_fix(ctx: RuleContext, pair: PairMasking) -> Fix | None:
     rhythmic = bool(RHYTHMIC_STEM.search(pair.target)) and not RHYTHMIC_STEM.search(pair.masker)
     if rhythmic:
         return Fix(
-            action=f"{cut}, or sidechain it to the {pair.target}",
+            action=duck,
             target=pair.masker,
             processor="sidechain_compression",
             parameters={
@@ -100,7 +100,7 @@ def _clash_fix(ctx: RuleContext, pair: PairMasking) -> Fix | None:
                 "attack_ms": SIDECHAIN_ATTACK_MS,
                 "release_ms": release,
             },
-            alternatives=(cut, duck),
+            alternatives=(cut,),
         )
     return Fix(
         action=cut,
