@@ -184,6 +184,7 @@ def test_given_chroma_gives_the_same_result(songs):
 
 def test_against_mir_eval(songs, clean):
     import mir_eval
+
     song, r = songs[4], chords(songs[4].mix)
     ref_iv = np.array([[c.start_s, c.end_s] for c in song.truth.chords])
     ref_labels = [c.label for c in song.truth.chords]
