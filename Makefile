@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 run: install
 	$(VENV)/bin/stemforge demo --out demo-out --seed 7
-	$(VENV)/bin/stemforge analyze demo-out/mix.wav
+	$(VENV)/bin/stemforge analyze demo-out/mix.wav --stems demo-out/stems --report demo-out/report.html
 
 test: install
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -q
