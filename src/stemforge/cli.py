@@ -457,6 +457,259 @@ def genre_predict(
         )
 
 
+# --- library (issue #5) ------------------------------------------------------------------
+
+library_app = typer.Typer(
+    help="Your track library: add, search, tag and re-analyse tracks.", no_args_is_help=True
+)
+app.add_typer(library_app, name="library")
+
+
+def _open_library():
+    from stemforge.library import Library
+
+    return Library.open()
+
+
+def _tracks_table(rows, *, title: str):
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ("id", "title", "artist", "BPM", "key", "LUFS", "duration", "tags"):
+        table.add_column(column, justify="right" if column in ("id", "BPM", "LUFS") else "left")
+    for t in rows:
+        table.add_row(
+            str(t.id),
+            t.title or t.file_name,
+            t.artist or "",
+            "-" if t.tempo_bpm is None else f"{t.tempo_bpm:.1f}",
+            f"{t.key} ({t.camelot})" if t.key else "-",
+            "-" if t.integrated_lufs is None else f"{t.integrated_lufs:.1f}",
+            "-" if t.duration_s is None else f"{t.duration_s:.1f} s",
+            ", ".join(t.tags),
+        )
+    return table
+
+
+def _search_command(query, as_json: bool, title: str) -> None:
+    try:
+        with _open_library() as lib:
+            rows = lib.search(query)
+    except StemforgeError as error:
+        _fail(error)
+        return
+    if as_json:
+        _print_json([r.to_dict() for r in rows])
+        return
+    console.print(_tracks_table(rows, title=f"{title}: {len(rows)} track(s)"))
+
+
+_SortOption = Annotated[
+    str, typer.Option("--sort", help="bpm, key, lufs, duration, title or added.")
+]
+
+
+@library_app.command("add")
+def library_add(
+    paths: Annotated[list[Path], typer.Argument(help="Audio files or folders (recursive).")],
+    in_place: Annotated[
+        bool, typer.Option("--in-place", help="Reference the originals where they are.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Add tracks: copy (or reference) each original, read its tags, analyse it. Run it
+    again after an interruption: it continues and adds no duplicates."""
+    from stemforge.progress import progress_bar
+
+    try:
+        with _open_library() as lib, progress_bar(console, enabled=not as_json) as on_step:
+            report = lib.add(paths, in_place=in_place, progress=on_step)
+    except StemforgeError as error:
+        _fail(error)
+        return
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        for item in report.items:
+            if item.status == "duplicate":
+                console.print(
+                    f"[yellow]duplicate[/] {item.path} (track {item.track_id})", highlight=False
+                )
+            elif item.status == "failed":
+                console.print(f"[red]failed[/] {item.path}: {item.reason}", highlight=False)
+        console.print(
+            f"Added {report.added}, duplicates {report.duplicates}, failed {report.failed}."
+        )
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@library_app.command("list")
+def library_list(
+    sort: _SortOption = "added",
+    descending: Annotated[bool, typer.Option("--desc", help="Sort descending.")] = False,
+    limit: Annotated[int | None, typer.Option("--limit", help="At most this many.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """List the library's tracks."""
+    from stemforge.library import SearchQuery
+
+    _search_command(SearchQuery(sort=sort, descending=descending, limit=limit), as_json, "library")
+
+
+@library_app.command("search")
+def library_search(
+    text: Annotated[
+        str | None, typer.Argument(help="Text in title, artist, album or file name.")
+    ] = None,
+    bpm_min: Annotated[float | None, typer.Option("--bpm-min")] = None,
+    bpm_max: Annotated[float | None, typer.Option("--bpm-max")] = None,
+    key: Annotated[str | None, typer.Option("--key", help='"A minor", "Am" or "8A".')] = None,
+    compatible: Annotated[
+        str | None,
+        typer.Option("--compatible", help="Harmonically compatible (Camelot same, relative, ±1)."),
+    ] = None,
+    lufs_min: Annotated[float | None, typer.Option("--lufs-min")] = None,
+    lufs_max: Annotated[float | None, typer.Option("--lufs-max")] = None,
+    genre: Annotated[str | None, typer.Option("--genre")] = None,
+    tag: Annotated[str | None, typer.Option("--tag")] = None,
+    duration_min: Annotated[float | None, typer.Option("--duration-min", help="Seconds.")] = None,
+    duration_max: Annotated[float | None, typer.Option("--duration-max", help="Seconds.")] = None,
+    sort: _SortOption = "added",
+    descending: Annotated[bool, typer.Option("--desc", help="Sort descending.")] = False,
+    limit: Annotated[int | None, typer.Option("--limit", help="At most this many.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Search by text, tempo, key, harmonic compatibility, loudness, genre, tag, duration."""
+    from stemforge.library import SearchQuery
+
+    query = SearchQuery(
+        text=text,
+        bpm_min=bpm_min,
+        bpm_max=bpm_max,
+        key=key,
+        compatible_with=compatible,
+        lufs_min=lufs_min,
+        lufs_max=lufs_max,
+        genre=genre,
+        tag=tag,
+        duration_min_s=duration_min,
+        duration_max_s=duration_max,
+        sort=sort,
+        descending=descending,
+        limit=limit,
+    )
+    _search_command(query, as_json, "search")
+
+
+@library_app.command("show")
+def library_show(
+    track_id: Annotated[int, typer.Argument(help="A track id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Everything known about a track: metadata, analysis summary, sections, files."""
+    try:
+        with _open_library() as lib:
+            detail = lib.show(track_id)
+    except StemforgeError as error:
+        _fail(error)
+        return
+    if as_json:
+        _print_json(detail.to_dict())
+        return
+    s = detail.summary
+    console.print(_tracks_table([s], title=f"track {s.id}"))
+    for label, value in (
+        ("album", s.album),
+        ("genre", s.genre),
+        ("year", detail.year),
+        ("time signature", detail.time_signature),
+        ("true peak", None if s.true_peak_dbtp is None else f"{s.true_peak_dbtp:.1f} dBTP"),
+        ("LRA", None if s.lra_lu is None else f"{s.lra_lu:.1f} LU"),
+        ("bars / phrases", f"{detail.bar_count} / {detail.phrase_count}"),
+        ("format", f"{detail.file_format}, {detail.sample_rate} Hz, {detail.channels} ch"),
+        ("original", f"{detail.original_path}{' (in place)' if detail.in_place else ''}"),
+        ("media folder", detail.media_folder),
+        ("files", ", ".join(detail.files)),
+        ("sha256", detail.content_sha256),
+    ):
+        if value not in (None, ""):
+            console.print(f"[bold]{label:>16}[/]  {value}", highlight=False)
+    for section in detail.sections:
+        console.print(
+            f"{'section':>16}  {section.label} {section.start_s:.1f}-{section.end_s:.1f} s "
+            f"({section.bar_count} bars)",
+            highlight=False,
+        )
+    for a in detail.analyses:
+        mark = " (current)" if a.is_current else ""
+        console.print(
+            f"{'analysis':>16}  v{a.analysis_version} {a.algorithm_version} {a.created_at}{mark}",
+            highlight=False,
+        )
+
+
+@library_app.command("tag")
+def library_tag(
+    track_id: Annotated[int, typer.Argument(help="A track id.")],
+    tags: Annotated[list[str], typer.Argument(help="Tags to add (or remove).")],
+    remove: Annotated[bool, typer.Option("--remove", help="Remove these tags.")] = False,
+) -> None:
+    """Add tags to a track, or remove them with --remove."""
+    try:
+        with _open_library() as lib:
+            now = lib.tag(track_id, tags, remove=remove)
+    except StemforgeError as error:
+        _fail(error)
+        return
+    console.print(f"track {track_id} tags: {', '.join(now) or '(none)'}", highlight=False)
+
+
+@library_app.command("remove")
+def library_remove(track_id: Annotated[int, typer.Argument(help="A track id.")]) -> None:
+    """Remove a track and what stemforge derived from it (originals in place stay)."""
+    try:
+        with _open_library() as lib:
+            removed = lib.remove(track_id)
+    except StemforgeError as error:
+        _fail(error)
+        return
+    console.print(f"Removed track {track_id} ({removed.title}).", highlight=False)
+    if removed.kept_original:
+        console.print(f"The original stays at {removed.kept_original}.", highlight=False)
+
+
+@library_app.command("reanalyze")
+def library_reanalyze(
+    track_ids: Annotated[list[int] | None, typer.Argument(help="Track ids.")] = None,
+    all_tracks: Annotated[bool, typer.Option("--all", help="Every track.")] = False,
+    outdated: Annotated[
+        bool, typer.Option("--outdated", help="Tracks analysed by an older algorithm.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Run the analysis again and store it as a new version."""
+    from stemforge.progress import progress_bar
+
+    if not track_ids and not all_tracks and not outdated:
+        err_console.print("Give track ids, --all or --outdated.")
+        raise typer.Exit(2)
+    try:
+        with _open_library() as lib, progress_bar(console, enabled=not as_json) as on_step:
+            report = lib.reanalyze(track_ids or None, outdated=outdated, progress=on_step)
+    except StemforgeError as error:
+        _fail(error)
+        return
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    for item in report.items:
+        if item.status == "failed":
+            console.print(f"[red]failed[/] track {item.track_id}: {item.reason}", highlight=False)
+    done = sum(1 for item in report.items if item.status == "analysed")
+    console.print(f"Re-analysed {done} track(s) with {report.algorithm_version}.")
+
+
 def main() -> None:
     """Entry point of the ``stemforge`` script."""
     try:
