@@ -10,7 +10,15 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-BENCHMARKS = ["bench_analyze", "bench_loudness", "bench_music", "bench_rhythm", "bench_key"]
+BENCHMARKS = [
+    "bench_analyze",
+    "bench_loudness",
+    "bench_music",
+    "bench_rhythm",
+    "bench_key",
+    "bench_search",
+    "bench_ingest",
+]
 
 
 def main(argv: list[str]) -> int:

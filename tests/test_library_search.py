@@ -145,7 +145,7 @@ def test_old_database_is_migrated_on_open(db_url, tmp_path):
         )
     engine.dispose()
     with Library.open(db_url, home=tmp_path) as lib:
-        assert current_revision(lib.engine) == head_revision() == "0002"
+        assert current_revision(lib.engine) == head_revision() == "0003"
         names = set(inspect(lib.engine).get_table_names())
         assert {"jobs", "stems", "samples", "midi", "lyrics", "ratings"} <= names
         with lib.engine.connect() as conn:

@@ -509,21 +509,53 @@ _SortOption = Annotated[
 ]
 
 
+_ExecutorOption = Annotated[
+    str,
+    typer.Option(
+        "--executor", help="local (a process pool on this machine) or ray (a Ray cluster)."
+    ),
+]
+_AddressOption = Annotated[
+    str | None,
+    typer.Option(
+        "--address", help="The Ray cluster: ray://HOST:10001 or auto (with --executor ray)."
+    ),
+]
+_WorkersOption = Annotated[
+    int | None,
+    typer.Option("--workers", min=1, help="Local worker processes (default: one per core)."),
+]
+
+
+def _executor(name: str, address: str | None, workers: int | None):
+    from stemforge.jobs import make_executor
+
+    return make_executor(name, address=address, workers=workers)
+
+
 @library_app.command("add")
 def library_add(
     paths: Annotated[list[Path], typer.Argument(help="Audio files or folders (recursive).")],
     in_place: Annotated[
         bool, typer.Option("--in-place", help="Reference the originals where they are.")
     ] = False,
+    executor: _ExecutorOption = "local",
+    address: _AddressOption = None,
+    workers: _WorkersOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """Add tracks: copy (or reference) each original, read its tags, analyse it. Run it
-    again after an interruption: it continues and adds no duplicates."""
+    """Add tracks: copy (or reference) each original, read its tags, analyse it, one job
+    per file. Run it again after an interruption: it continues and adds no duplicates."""
+    from stemforge.jobs import add_paths
     from stemforge.progress import progress_bar
 
     try:
-        with _open_library() as lib, progress_bar(console, enabled=not as_json) as on_step:
-            report = lib.add(paths, in_place=in_place, progress=on_step)
+        with (
+            _open_library() as lib,
+            _executor(executor, address, workers) as runner,
+            progress_bar(console, enabled=not as_json) as on_step,
+        ):
+            report = add_paths(lib, paths, executor=runner, in_place=in_place, progress=on_step)
     except StemforgeError as error:
         _fail(error)
         return
@@ -600,6 +632,77 @@ def library_search(
         limit=limit,
     )
     _search_command(query, as_json, "search")
+
+
+@library_app.command("export")
+def library_export(
+    text: Annotated[
+        str | None, typer.Argument(help="Text in title, artist, album or file name.")
+    ] = None,
+    to: Annotated[
+        Path,
+        typer.Option("--to", help="A new (or empty) folder, or a FILE.zip.", show_default=False),
+    ] = ...,  # type: ignore[assignment]
+    layout: Annotated[
+        str, typer.Option("--layout", help="flat: one folder; daw: a folder per track.")
+    ] = "flat",
+    bpm_min: Annotated[float | None, typer.Option("--bpm-min")] = None,
+    bpm_max: Annotated[float | None, typer.Option("--bpm-max")] = None,
+    key: Annotated[str | None, typer.Option("--key", help='"A minor", "Am" or "8A".')] = None,
+    compatible: Annotated[
+        str | None,
+        typer.Option("--compatible", help="Harmonically compatible (Camelot same, relative, ±1)."),
+    ] = None,
+    lufs_min: Annotated[float | None, typer.Option("--lufs-min")] = None,
+    lufs_max: Annotated[float | None, typer.Option("--lufs-max")] = None,
+    genre: Annotated[str | None, typer.Option("--genre")] = None,
+    tag: Annotated[str | None, typer.Option("--tag")] = None,
+    duration_min: Annotated[float | None, typer.Option("--duration-min", help="Seconds.")] = None,
+    duration_max: Annotated[float | None, typer.Option("--duration-max", help="Seconds.")] = None,
+    sort: _SortOption = "added",
+    descending: Annotated[bool, typer.Option("--desc", help="Sort descending.")] = False,
+    limit: Annotated[int | None, typer.Option("--limit", help="At most this many.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Export the tracks a search finds (same filters as `library search`): originals,
+    stems, samples, MIDI and lyrics, named `Artist - Title [124 BPM 8A Am]`, with a
+    manifest.json of metadata and SHA-256 hashes. Originals are only read."""
+    from stemforge.library import SearchQuery
+    from stemforge.library.export import export_tracks
+    from stemforge.progress import progress_bar
+
+    query = SearchQuery(
+        text=text,
+        bpm_min=bpm_min,
+        bpm_max=bpm_max,
+        key=key,
+        compatible_with=compatible,
+        lufs_min=lufs_min,
+        lufs_max=lufs_max,
+        genre=genre,
+        tag=tag,
+        duration_min_s=duration_min,
+        duration_max_s=duration_max,
+        sort=sort,
+        descending=descending,
+        limit=limit,
+    )
+    try:
+        with _open_library() as lib, progress_bar(console, enabled=not as_json) as on_step:
+            report = export_tracks(lib, query, to, layout=layout, progress=on_step)
+    except StemforgeError as error:
+        _fail(error)
+        return
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    for track in report.tracks:
+        console.print(f"{track.id:>6}  {track.name}  ({len(track.files)} files)", highlight=False)
+    console.print(
+        f"Exported {len(report.tracks)} track(s), {report.file_count} files "
+        f"({report.total_bytes / 1e6:.1f} MB) to {report.destination}.",
+        highlight=False,
+    )
 
 
 @library_app.command("show")
@@ -686,17 +789,27 @@ def library_reanalyze(
     outdated: Annotated[
         bool, typer.Option("--outdated", help="Tracks analysed by an older algorithm.")
     ] = False,
+    executor: _ExecutorOption = "local",
+    address: _AddressOption = None,
+    workers: _WorkersOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
-    """Run the analysis again and store it as a new version."""
+    """Run the analysis again and store it as a new version (one job per track)."""
+    from stemforge.jobs import reanalyze_tracks
     from stemforge.progress import progress_bar
 
     if not track_ids and not all_tracks and not outdated:
         err_console.print("Give track ids, --all or --outdated.")
         raise typer.Exit(2)
     try:
-        with _open_library() as lib, progress_bar(console, enabled=not as_json) as on_step:
-            report = lib.reanalyze(track_ids or None, outdated=outdated, progress=on_step)
+        with (
+            _open_library() as lib,
+            _executor(executor, address, workers) as runner,
+            progress_bar(console, enabled=not as_json) as on_step,
+        ):
+            report = reanalyze_tracks(
+                lib, track_ids or None, outdated=outdated, executor=runner, progress=on_step
+            )
     except StemforgeError as error:
         _fail(error)
         return
@@ -708,6 +821,113 @@ def library_reanalyze(
             console.print(f"[red]failed[/] track {item.track_id}: {item.reason}", highlight=False)
     done = sum(1 for item in report.items if item.status == "analysed")
     console.print(f"Re-analysed {done} track(s) with {report.algorithm_version}.")
+
+
+# --- jobs (issue #5) ---------------------------------------------------------------------
+
+jobs_app = typer.Typer(
+    help="Jobs over the library: list, show, cancel, retry.", no_args_is_help=True
+)
+app.add_typer(jobs_app, name="jobs")
+
+
+def _job_line(job) -> str:
+    where = f" track {job.track_id}" if job.track_id is not None else ""
+    text = f"{job.id:>6}  {job.kind:<8} {job.state:<9} {job.progress * 100:5.1f}%{where}"
+    text += f"  attempts {job.attempts}/{job.max_attempts}"
+    if job.error:
+        text += f"  {job.error}"
+    return text
+
+
+@jobs_app.command("list")
+def jobs_list(
+    state: Annotated[
+        str | None, typer.Option("--state", help="queued, running, done, failed or cancelled.")
+    ] = None,
+    kind: Annotated[str | None, typer.Option("--kind", help="ingest, analyze, ...")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many (newest).")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """List jobs, newest first."""
+    from stemforge.jobs import list_jobs
+
+    try:
+        with _open_library() as lib:
+            rows = list_jobs(lib, state=state, kind=kind, limit=limit)
+    except StemforgeError as error:
+        _fail(error)
+        return
+    if as_json:
+        _print_json([r.to_dict() for r in rows])
+        return
+    from rich.table import Table
+
+    table = Table(title=f"jobs: {len(rows)}")
+    for column in ("id", "kind", "state", "progress", "track", "attempts", "error"):
+        table.add_column(column, justify="right" if column in ("id", "progress") else "left")
+    for j in rows:
+        table.add_row(
+            str(j.id),
+            j.kind,
+            j.state,
+            f"{j.progress * 100:.0f}%",
+            "" if j.track_id is None else str(j.track_id),
+            f"{j.attempts}/{j.max_attempts}",
+            j.error or "",
+        )
+    console.print(table)
+
+
+@jobs_app.command("show")
+def jobs_show(
+    job_id: Annotated[int, typer.Argument(help="A job id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Everything about a job: state, progress, attempts, error, parameters, result."""
+    from stemforge.jobs import get_job
+
+    try:
+        with _open_library() as lib:
+            job = get_job(lib, job_id)
+    except StemforgeError as error:
+        _fail(error)
+        return
+    if as_json:
+        _print_json(job.to_dict())
+        return
+    for label, value in job.to_dict().items():
+        if value not in (None, "", {}):
+            console.print(f"[bold]{label:>12}[/]  {value}", highlight=False)
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(job_id: Annotated[int, typer.Argument(help="A job id.")]) -> None:
+    """Cancel a job: a queued one never starts, a running one stops at its next progress check."""
+    from stemforge.jobs import cancel_job
+
+    try:
+        with _open_library() as lib:
+            job = cancel_job(lib, job_id)
+    except StemforgeError as error:
+        _fail(error)
+        return
+    console.print(f"Job {job.id} is {job.state}.", highlight=False)
+
+
+@jobs_app.command("retry")
+def jobs_retry(job_id: Annotated[int, typer.Argument(help="A job id.")]) -> None:
+    """Queue a failed or cancelled job again; the next `library add`/`reanalyze` of the same
+    work runs it (attempts start over)."""
+    from stemforge.jobs import retry_job
+
+    try:
+        with _open_library() as lib:
+            job = retry_job(lib, job_id)
+    except StemforgeError as error:
+        _fail(error)
+        return
+    console.print(f"Job {job.id} is {job.state} again.", highlight=False)
 
 
 def main() -> None:

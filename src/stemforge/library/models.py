@@ -225,7 +225,10 @@ class Job(Base):
     """A unit of work over the library; its row is its state, so a restart loses nothing."""
 
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_state_created", "state", "created_at"),)
+    __table_args__ = (
+        Index("ix_jobs_state_created", "state", "created_at"),
+        Index("ux_jobs_dedupe_key", "dedupe_key", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(64))
@@ -238,6 +241,12 @@ class Job(Base):
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: One row per piece of work (``ingest:<sha256>``, ``analyze:<track id>``): a rerun
+    #: after a crash finds and reuses it instead of queueing a duplicate.
+    dedupe_key: Mapped[str | None] = mapped_column(String(200))
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
+    next_run_at: Mapped[datetime | None] = mapped_column()  # a retry waits until then
+    owner: Mapped[str | None] = mapped_column(String(200))  # "host:pid" running it
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
