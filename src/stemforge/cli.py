@@ -589,48 +589,67 @@ def library_list(
     _search_command(SearchQuery(sort=sort, descending=descending, limit=limit), as_json, "library")
 
 
+# The search filters, shared by `library search` and `library export`.
+_BpmMin = Annotated[float | None, typer.Option("--bpm-min")]
+_BpmMax = Annotated[float | None, typer.Option("--bpm-max")]
+_KeyFilter = Annotated[str | None, typer.Option("--key", help='"A minor", "Am" or "8A".')]
+_Compatible = Annotated[
+    str | None,
+    typer.Option("--compatible", help="Harmonically compatible (Camelot same, relative, ±1)."),
+]
+_LufsMin = Annotated[float | None, typer.Option("--lufs-min")]
+_LufsMax = Annotated[float | None, typer.Option("--lufs-max")]
+_GenreFilter = Annotated[str | None, typer.Option("--genre")]
+_TagFilter = Annotated[str | None, typer.Option("--tag")]
+_DurationMin = Annotated[float | None, typer.Option("--duration-min", help="Seconds.")]
+_DurationMax = Annotated[float | None, typer.Option("--duration-max", help="Seconds.")]
+
+
+def _search_query(**options):
+    """The SearchQuery of the shared filter options (other command options are ignored)."""
+    from stemforge.library import SearchQuery
+
+    return SearchQuery(
+        text=options["text"],
+        bpm_min=options["bpm_min"],
+        bpm_max=options["bpm_max"],
+        key=options["key"],
+        compatible_with=options["compatible"],
+        lufs_min=options["lufs_min"],
+        lufs_max=options["lufs_max"],
+        genre=options["genre"],
+        tag=options["tag"],
+        duration_min_s=options["duration_min"],
+        duration_max_s=options["duration_max"],
+        sort=options["sort"],
+        descending=options["descending"],
+        limit=options["limit"],
+    )
+
+
 @library_app.command("search")
 def library_search(
     text: Annotated[
         str | None, typer.Argument(help="Text in title, artist, album or file name.")
     ] = None,
-    bpm_min: Annotated[float | None, typer.Option("--bpm-min")] = None,
-    bpm_max: Annotated[float | None, typer.Option("--bpm-max")] = None,
-    key: Annotated[str | None, typer.Option("--key", help='"A minor", "Am" or "8A".')] = None,
-    compatible: Annotated[
-        str | None,
-        typer.Option("--compatible", help="Harmonically compatible (Camelot same, relative, ±1)."),
-    ] = None,
-    lufs_min: Annotated[float | None, typer.Option("--lufs-min")] = None,
-    lufs_max: Annotated[float | None, typer.Option("--lufs-max")] = None,
-    genre: Annotated[str | None, typer.Option("--genre")] = None,
-    tag: Annotated[str | None, typer.Option("--tag")] = None,
-    duration_min: Annotated[float | None, typer.Option("--duration-min", help="Seconds.")] = None,
-    duration_max: Annotated[float | None, typer.Option("--duration-max", help="Seconds.")] = None,
+    bpm_min: _BpmMin = None,
+    bpm_max: _BpmMax = None,
+    key: _KeyFilter = None,
+    compatible: _Compatible = None,
+    lufs_min: _LufsMin = None,
+    lufs_max: _LufsMax = None,
+    genre: _GenreFilter = None,
+    tag: _TagFilter = None,
+    duration_min: _DurationMin = None,
+    duration_max: _DurationMax = None,
     sort: _SortOption = "added",
     descending: Annotated[bool, typer.Option("--desc", help="Sort descending.")] = False,
     limit: Annotated[int | None, typer.Option("--limit", help="At most this many.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Search by text, tempo, key, harmonic compatibility, loudness, genre, tag, duration."""
-    from stemforge.library import SearchQuery
 
-    query = SearchQuery(
-        text=text,
-        bpm_min=bpm_min,
-        bpm_max=bpm_max,
-        key=key,
-        compatible_with=compatible,
-        lufs_min=lufs_min,
-        lufs_max=lufs_max,
-        genre=genre,
-        tag=tag,
-        duration_min_s=duration_min,
-        duration_max_s=duration_max,
-        sort=sort,
-        descending=descending,
-        limit=limit,
-    )
+    query = _search_query(**locals())
     _search_command(query, as_json, "search")
 
 
@@ -646,19 +665,16 @@ def library_export(
     layout: Annotated[
         str, typer.Option("--layout", help="flat: one folder; daw: a folder per track.")
     ] = "flat",
-    bpm_min: Annotated[float | None, typer.Option("--bpm-min")] = None,
-    bpm_max: Annotated[float | None, typer.Option("--bpm-max")] = None,
-    key: Annotated[str | None, typer.Option("--key", help='"A minor", "Am" or "8A".')] = None,
-    compatible: Annotated[
-        str | None,
-        typer.Option("--compatible", help="Harmonically compatible (Camelot same, relative, ±1)."),
-    ] = None,
-    lufs_min: Annotated[float | None, typer.Option("--lufs-min")] = None,
-    lufs_max: Annotated[float | None, typer.Option("--lufs-max")] = None,
-    genre: Annotated[str | None, typer.Option("--genre")] = None,
-    tag: Annotated[str | None, typer.Option("--tag")] = None,
-    duration_min: Annotated[float | None, typer.Option("--duration-min", help="Seconds.")] = None,
-    duration_max: Annotated[float | None, typer.Option("--duration-max", help="Seconds.")] = None,
+    bpm_min: _BpmMin = None,
+    bpm_max: _BpmMax = None,
+    key: _KeyFilter = None,
+    compatible: _Compatible = None,
+    lufs_min: _LufsMin = None,
+    lufs_max: _LufsMax = None,
+    genre: _GenreFilter = None,
+    tag: _TagFilter = None,
+    duration_min: _DurationMin = None,
+    duration_max: _DurationMax = None,
     sort: _SortOption = "added",
     descending: Annotated[bool, typer.Option("--desc", help="Sort descending.")] = False,
     limit: Annotated[int | None, typer.Option("--limit", help="At most this many.")] = None,
@@ -667,26 +683,10 @@ def library_export(
     """Export the tracks a search finds (same filters as `library search`): originals,
     stems, samples, MIDI and lyrics, named `Artist - Title [124 BPM 8A Am]`, with a
     manifest.json of metadata and SHA-256 hashes. Originals are only read."""
-    from stemforge.library import SearchQuery
     from stemforge.library.export import export_tracks
     from stemforge.progress import progress_bar
 
-    query = SearchQuery(
-        text=text,
-        bpm_min=bpm_min,
-        bpm_max=bpm_max,
-        key=key,
-        compatible_with=compatible,
-        lufs_min=lufs_min,
-        lufs_max=lufs_max,
-        genre=genre,
-        tag=tag,
-        duration_min_s=duration_min,
-        duration_max_s=duration_max,
-        sort=sort,
-        descending=descending,
-        limit=limit,
-    )
+    query = _search_query(**locals())
     try:
         with _open_library() as lib, progress_bar(console, enabled=not as_json) as on_step:
             report = export_tracks(lib, query, to, layout=layout, progress=on_step)
