@@ -245,3 +245,56 @@ def test_unknown_track_is_an_actionable_error(library):
         library.tag(99, ["x"])
     with pytest.raises(TrackNotFoundError):
         library.remove(99)
+
+
+def test_hostile_tags_are_cleaned_and_bounded(library, songs, tmp_path):
+    """NUL and control characters (PostgreSQL refuses NUL in text), a 5,000-character
+    artist and absurd numbers in tags: the track is added with clean, bounded values."""
+    from mutagen.flac import FLAC
+
+    from stemforge.audio import load, save
+
+    flac = tmp_path / "hostile.flac"
+    save(flac, load(songs[2]))
+    tags = FLAC(flac)
+    tags.update(
+        {
+            "title": "Night\x00Drive\r\nRemix",
+            "artist": "A" * 5000,
+            "genre": "\tDeep\x1bHouse  " + "x" * 300,
+            "date": "0000",
+            "tracknumber": "99999999999",
+            "bpm": "1e9",
+            "initialkey": "Am\x00" + "m" * 100,
+        }
+    )
+    tags.save()
+    report = library.add([flac], analyzer=QUICK_ANALYZER)
+    assert report.added == 1, report.to_dict()
+    detail = library.show(report.items[0].track_id)
+    assert detail.summary.title == "Night Drive Remix"
+    assert detail.summary.artist == "A" * 1000
+    assert detail.summary.genre.startswith("Deep House x") and len(detail.summary.genre) == 200
+    assert (detail.year, detail.track_number, detail.tag_bpm) == (None, None, None)
+    assert detail.tag_key == ("Am " + "m" * 100)[:32]
+
+
+def test_two_processes_adding_the_same_file_make_one_track(db_url, songs, tmp_path):
+    """Two `library add` runs of one file at once: both end with the same track (the
+    second either waits for the first's ingest job or finds a duplicate), and the
+    library and media store hold one copy."""
+    home = tmp_path / "home"
+    Library.open(db_url, home=home).close()
+    env = _env(db_url, home)
+    command = [sys.executable, "-m", "stemforge.cli", "library", "add", str(songs[0]), "--json"]
+    procs = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE) for _ in range(2)]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outputs
+    import json
+
+    reports = [json.loads(o) for o in outputs]
+    assert all(r["failed"] == 0 and r["added"] + r["duplicates"] == 1 for r in reports), reports
+    assert len({r["items"][0]["track_id"] for r in reports}) == 1, reports
+    with Library.open(db_url, home=home) as lib:
+        assert len(lib.search()) == 1
+        assert len(list((home / "media").rglob("original.*"))) == 1

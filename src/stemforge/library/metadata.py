@@ -63,6 +63,9 @@ _MP4 = {
 }
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def read_tags(path: Path) -> dict[str, str]:
     """The raw tag values found in ``path`` (empty when it has none or mutagen fails)."""
     try:
@@ -120,24 +123,37 @@ def _number(text: str | None, kind=float):
         return None
 
 
+def clean_text(value: str | None, max_chars: int = 1000) -> str | None:
+    """A tag value fit for any database: control characters (NUL breaks PostgreSQL text)
+    become spaces, runs of whitespace one space, and it is cut to the column's length."""
+    if value is None:
+        return None
+    text = " ".join(_CONTROL.sub(" ", value).split())
+    return text[:max_chars] or None
+
+
+def _in_range(value, low, high):
+    return value if value is not None and low <= value <= high else None
+
+
 def read_metadata(path: Path) -> TrackMetadata:
-    """Tags first, the file name for what they lack."""
+    """Tags first, the file name for what they lack; every value cleaned and bounded."""
     tags = read_tags(path)
     from_name = parse_file_name(path)
     year_match = _YEAR.search(tags.get("year", ""))
 
-    def text(name: str) -> str | None:
-        value = tags.get(name, "").strip()
-        return value or None
+    def text(name: str, max_chars: int = 1000) -> str | None:
+        return clean_text(tags.get(name), max_chars)
 
-    bpm = _number(tags.get("bpm"))
+    bpm = _in_range(_number(tags.get("bpm")), 1e-3, 999.0)
+    track_number = _in_range(_number(tags.get("track"), int), 0, 99_999)
     return TrackMetadata(
-        title=text("title") or from_name.title,
-        artist=text("artist") or from_name.artist,
+        title=text("title") or clean_text(from_name.title),
+        artist=text("artist") or clean_text(from_name.artist),
         album=text("album"),
-        genre=text("genre"),
-        year=int(year_match.group(1)) if year_match else None,
-        track_number=_number(tags.get("track"), int) or from_name.track_number,
-        tag_bpm=bpm if bpm and bpm > 0 else None,
-        tag_key=text("key"),
+        genre=text("genre", 200),
+        year=_in_range(int(year_match.group(1)), 1000, 2999) if year_match else None,
+        track_number=track_number or _in_range(from_name.track_number, 0, 99_999),
+        tag_bpm=bpm,
+        tag_key=text("key", 32),
     )
