@@ -27,9 +27,16 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q -c constraints.txt -e '.[all,dev]'
 	touch $(STAMP)
 
+# The main job: the demo song in the library (only when the library is empty), then the
+# web platform on http://127.0.0.1:8000 (PORT=... to change; Ctrl+C stops it).
+PORT ?= 8000
 run: install
-	$(VENV)/bin/stemforge demo --out demo-out --seed 7
-	$(VENV)/bin/stemforge analyze demo-out/mix.wav --stems demo-out/stems --report demo-out/report.html
+	@test -f demo-out/mix.wav || $(VENV)/bin/stemforge demo --out demo-out --seed 7
+	@if [ "$$($(VENV)/bin/stemforge library list --limit 1 --json)" = "[]" ]; then \
+	  echo "The library is empty: adding the demo song (analysis takes a minute)..."; \
+	  $(VENV)/bin/stemforge library add demo-out/mix.wav --workers 1; \
+	fi
+	$(VENV)/bin/stemforge serve --port $(PORT)
 
 test: install
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -q

@@ -37,7 +37,7 @@ from stemforge.jobs import (
     retry_job,
 )
 from stemforge.jobs.runner import library_location
-from stemforge.library import Library
+from stemforge.library import QUICK_ANALYZER, Library
 from stemforge.library.errors import DatabaseError
 from stemforge.library.models import Job, Track
 
@@ -247,10 +247,27 @@ def test_jobs_cli(library, monkeypatch, tmp_path):
     assert out.exit_code == 0 and "cancelled" in out.output
     out = runner.invoke(app, ["jobs", "cancel", str(job_id)])
     assert out.exit_code == 1 and "only queued or running" in out.output
-    out = runner.invoke(app, ["jobs", "retry", str(job_id)])
+    out = runner.invoke(app, ["jobs", "retry", str(job_id), "--queue-only"])
     assert out.exit_code == 0 and get_job(library, job_id).state == QUEUED
     out = runner.invoke(app, ["jobs", "show", "12345"])
     assert out.exit_code == 1 and "jobs list" in out.output
+
+
+def test_jobs_retry_runs_the_job_now(library, songs, monkeypatch):
+    """`jobs retry` of a cancelled analysis queues it and runs it to the end in a worker."""
+    url, home = library_location(library)
+    monkeypatch.setenv("STEMFORGE_DATABASE_URL", url)
+    monkeypatch.setenv("STEMFORGE_HOME", home)
+    track_id = library.add([songs[0]], analyzer=QUICK_ANALYZER).items[0].track_id
+    job_id, _ = enqueue(
+        library, "analyze", {"track_id": track_id, "analyzer": "quick"}, track_id=track_id
+    )
+    cancel_job(library, job_id)
+    out = CliRunner().invoke(app, ["jobs", "retry", str(job_id)])
+    assert out.exit_code == 0, out.output
+    assert f"Job {job_id} is done" in out.output
+    assert get_job(library, job_id).state == DONE
+    assert library.show(track_id).analyses[-1].analysis_version == 2
 
 
 def test_library_location_round_trip(library):

@@ -287,8 +287,9 @@ def test_two_processes_adding_the_same_file_make_one_track(db_url, songs, tmp_pa
     Library.open(db_url, home=home).close()
     env = _env(db_url, home)
     command = [sys.executable, "-m", "stemforge.cli", "library", "add", str(songs[0]), "--json"]
+    command += ["--workers", "1"]
     procs = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE) for _ in range(2)]
-    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), outputs
     import json
 

@@ -145,9 +145,12 @@ def test_old_database_is_migrated_on_open(db_url, tmp_path):
         )
     engine.dispose()
     with Library.open(db_url, home=tmp_path) as lib:
-        assert current_revision(lib.engine) == head_revision() == "0003"
+        assert current_revision(lib.engine) == head_revision() == "0005"
         names = set(inspect(lib.engine).get_table_names())
         assert {"jobs", "stems", "samples", "midi", "lyrics", "ratings"} <= names
+        indexes = {i["name"] for i in inspect(lib.engine).get_indexes("analyses")}
+        assert "ix_analyses_current_camelot_tempo" in indexes  # 0005
+        assert "ix_analyses_current_camelot" not in indexes
         with lib.engine.connect() as conn:
             assert conn.execute(text("SELECT title FROM tracks")).scalar_one() == "Old One"
             users = conn.execute(text("SELECT name FROM users")).scalars().all()

@@ -16,6 +16,19 @@ def no_progress(step: str, fraction: float) -> None:
     """A progress callback that does nothing."""
 
 
+def part(
+    progress: ProgressCallback, start: float, end: float, prefix: str = ""
+) -> ProgressCallback:
+    """A callback for one stage of longer work: its 0..1 maps onto ``start..end`` of
+    ``progress`` and its step names get ``prefix``."""
+
+    def update(step: str, fraction: float) -> None:
+        name = f"{prefix}: {step}" if prefix else step
+        progress(name, start + (end - start) * min(max(fraction, 0.0), 1.0))
+
+    return update
+
+
 @contextmanager
 def progress_bar(console: Console, *, enabled: bool = True) -> Iterator[ProgressCallback]:
     """A Rich progress bar driven by a :data:`ProgressCallback` (transient: gone when done)."""

@@ -48,7 +48,7 @@ from stemforge.analysis.reverb import reverb
 from stemforge.audio import Audio, info, load
 from stemforge.audio.stems import Stems, align_stems, load_stems
 from stemforge.errors import StemforgeError
-from stemforge.progress import ProgressCallback, no_progress
+from stemforge.progress import ProgressCallback, no_progress, part
 from stemforge.results import Result
 
 #: The delivery target when none is given: Spotify's -14 LUFS / -1 dBTP, the most
@@ -146,7 +146,7 @@ def examine(
 
     analysis = analyze(
         audio,
-        progress=_part(progress, 0.1, 0.75, "analysis"),
+        progress=part(progress, 0.1, 0.75, "analysis"),
         time_varying_loudness=time_varying_loudness,
     )
     analysis = dataclasses.replace(analysis, source=source, file=file_info)
@@ -274,13 +274,6 @@ def _masking(stem_set: Stems, notes: list[str]) -> MaskingResult | None:
     except StemforgeError as exc:
         notes.append(f"masking could not be measured: {exc}")
         return None
-
-
-def _part(progress: ProgressCallback, start: float, end: float, prefix: str) -> ProgressCallback:
-    def update(step: str, fraction: float) -> None:
-        progress(f"{prefix}: {step}", start + (end - start) * min(max(fraction, 0.0), 1.0))
-
-    return update
 
 
 __all__ = ["DEFAULT_PLATFORM", "MixDoctorResult", "examine"]

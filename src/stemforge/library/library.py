@@ -19,6 +19,7 @@ removed again, rows and media, so nothing half-made is left.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import math
 import os
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -98,6 +99,9 @@ class SearchQuery:
     descending: bool = False
     limit: int | None = None
     offset: int = 0
+    #: Only this user's tracks (server mode); None: every track. Tracks with no owner
+    #: belong to the local user.
+    user_id: int | None = None
 
 
 def sha256_file(path: Path) -> str:
@@ -156,6 +160,7 @@ class Library:
         self.engine = engine
         self.media_root = media_root
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._local_user_id: int | None = None
 
     # --- opening ------------------------------------------------------------------------
 
@@ -206,10 +211,12 @@ class Library:
         in_place: bool = False,
         progress: ProgressCallback = no_progress,
         analyzer: Analyzer = FULL_ANALYZER,
+        user_id: int | None = None,
     ) -> IngestReport:
         """Add files and folders (recursively): copy or reference each original, read its
-        tags, analyse it, store it. Duplicates (same SHA-256) and failures are reported,
-        not raised; a full or read-only disk stops the scan with :class:`OutputWriteError`."""
+        tags, analyse it, store it, owned by ``user_id`` (None: the local user). Duplicates
+        (same SHA-256 in the owner's library) and failures are reported, not raised; a full
+        or read-only disk stops the scan with :class:`OutputWriteError`."""
         files = collect_audio_files(paths)
         items: list[IngestItem] = []
         for index, (path, problem) in enumerate(files):
@@ -222,7 +229,11 @@ class Library:
             if problem is not None:
                 items.append(IngestItem(str(path), FAILED, reason=problem))
                 continue
-            items.append(self._ingest_one(path, in_place=in_place, analyzer=analyzer, step=step))
+            items.append(
+                self._ingest_one(
+                    path, in_place=in_place, analyzer=analyzer, step=step, user_id=user_id
+                )
+            )
         progress("done", 1.0)
         return IngestReport(tuple(items))
 
@@ -234,17 +245,21 @@ class Library:
         analyzer: Analyzer,
         step: ProgressCallback,
         reraise: tuple[type[BaseException], ...] = (),
+        user_id: int | None = None,
     ) -> IngestItem:
-        """Ingest one file. Errors become a failed item, except those of ``reraise`` (the
-        jobs layer retries transient ones), which are raised after the track is discarded."""
+        """Ingest one file for ``user_id`` (None: the local user). Errors become a failed
+        item, except those of ``reraise`` (the jobs layer retries transient ones), which are
+        raised after the track is discarded."""
         from stemforge.audio import info
 
         try:
             digest = sha256_file(path)
         except OSError as exc:
             return IngestItem(str(path), FAILED, reason=f"cannot read it ({exc.strerror or exc}).")
+        owner = self.local_user_id() if user_id is None else user_id
         with self.session() as session:
-            track = session.scalar(select(Track).where(Track.content_sha256 == digest))
+            mine = self._owned_by(owner) if owner is not None else Track.user_id.is_(None)
+            track = session.scalar(select(Track).where(Track.content_sha256 == digest, mine))
             state = None if track is None else (track.id, track.status)
         if state is not None and state[1] == TRACK_READY:
             return IngestItem(str(path), DUPLICATE, track_id=state[0])
@@ -254,10 +269,15 @@ class Library:
                 file_info = info(path)
             except StemforgeError as exc:
                 return IngestItem(str(path), FAILED, reason=str(exc))
-            track_id = self._create_pending(path, digest, file_info, in_place)
+            track_id = self._create_pending(path, digest, file_info, in_place, owner)
             if track_id is None:  # another process added it meanwhile
                 return self._ingest_one(
-                    path, in_place=in_place, analyzer=analyzer, step=step, reraise=reraise
+                    path,
+                    in_place=in_place,
+                    analyzer=analyzer,
+                    step=step,
+                    reraise=reraise,
+                    user_id=user_id,
                 )
         else:
             track_id = state[0]
@@ -285,15 +305,16 @@ class Library:
             return IngestItem(str(path), FAILED, reason=f"{type(exc).__name__}: {exc}")
         return IngestItem(str(path), ADDED, track_id=track_id, resumed=resumed)
 
-    def _create_pending(self, path: Path, digest: str, file_info, in_place: bool) -> int | None:
+    def _create_pending(
+        self, path: Path, digest: str, file_info, in_place: bool, owner: int | None
+    ) -> int | None:
         meta = read_metadata(path)
         try:
             with self.session() as session:
-                user = session.scalar(select(User).where(User.name == "local"))
                 track = Track(
                     content_sha256=digest,
                     status=TRACK_PENDING,
-                    user_id=user.id if user else None,
+                    user_id=owner,
                     source_path=str(path.resolve()),
                     in_place=in_place,
                     file_name=path.name,
@@ -410,20 +431,76 @@ class Library:
 
     # --- queries ------------------------------------------------------------------------
 
-    def search(self, query: SearchQuery | None = None) -> list[TrackSummary]:
-        """Ready tracks matching ``query``, sorted; every range filter is index-backed."""
+    def search(
+        self, query: SearchQuery | None = None, *, user_id: int | None = None
+    ) -> list[TrackSummary]:
+        """Ready tracks matching ``query``, sorted; every range filter is index-backed.
+        ``user_id`` (or ``query.user_id``): only that user's tracks."""
         q = query or SearchQuery()
+        if user_id is not None:
+            q = dataclasses.replace(q, user_id=user_id)
         if q.sort not in SORT_KEYS:
             raise LibraryError(
                 f"cannot sort by {q.sort!r}.", hint=f"Sort by one of: {', '.join(SORT_KEYS)}."
             )
         # plain columns, not ORM objects: building 1,400 Track/Analysis instances took
         # most of a BPM-range search's time; a summary needs only these
-        stmt = (
-            select(*_SUMMARY_COLUMNS)
-            .join(Analysis, and_(Analysis.track_id == Track.id, Analysis.is_current.is_(True)))
-            .where(Track.status == TRACK_READY)
+        stmt = self._filtered(select(*_SUMMARY_COLUMNS), q)
+        order = {
+            "bpm": [Analysis.tempo_bpm],
+            "key": [func.length(Analysis.camelot), Analysis.camelot],
+            "lufs": [Analysis.integrated_lufs],
+            "duration": [Track.duration_s],
+            "title": [func.lower(Track.title)],
+            "added": [Track.added_at],
+        }[q.sort]
+        stmt = stmt.order_by(
+            *((c.desc() if q.descending else c.asc()).nulls_last() for c in order),
+            Track.id.desc() if q.descending else Track.id.asc(),
         )
+        if q.limit is not None:
+            stmt = stmt.limit(q.limit)
+        if q.offset:
+            stmt = stmt.offset(q.offset)
+        # Core, not the ORM session: no identity map or ORM row processing for plain columns
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+            tags = self._tags_of(conn, [row[0] for row in rows])
+        return [_summary_from_row(row, tags.get(row[0], ())) for row in rows]
+
+    def count(self, query: SearchQuery | None = None, *, user_id: int | None = None) -> int:
+        """How many ready tracks match ``query`` (its sort, limit and offset aside): the
+        total of a paginated search."""
+        q = query or SearchQuery()
+        if user_id is not None:
+            q = dataclasses.replace(q, user_id=user_id)
+        stmt = self._filtered(select(func.count()).select_from(Track), q)
+        with translate_errors(self._where()), self.engine.connect() as conn:
+            return int(conn.execute(stmt).scalar_one())
+
+    def local_user_id(self) -> int | None:
+        """The id of the ``local`` user (the owner in local mode and of tracks without
+        one), or None in a database without it."""
+        if self._local_user_id is None:
+            with self.session() as session:
+                self._local_user_id = session.scalar(select(User.id).where(User.name == "local"))
+        return self._local_user_id
+
+    def _owned_by(self, user_id: int):
+        """The SQL condition "the track is ``user_id``'s" (tracks without an owner are the
+        local user's)."""
+        if user_id == self.local_user_id():
+            return or_(Track.user_id == user_id, Track.user_id.is_(None))
+        return Track.user_id == user_id
+
+    def _filtered(self, stmt, q: SearchQuery):
+        """``stmt`` over ready tracks joined to their current analysis, with the filters of
+        ``q`` (not its order or page)."""
+        stmt = stmt.join(
+            Analysis, and_(Analysis.track_id == Track.id, Analysis.is_current.is_(True))
+        ).where(Track.status == TRACK_READY)
+        if q.user_id is not None:
+            stmt = stmt.where(self._owned_by(q.user_id))
         if q.text:
             pattern = f"%{q.text.lower()}%"
             stmt = stmt.where(
@@ -457,28 +534,11 @@ class Library:
                 .where(Tag.name == q.tag.strip().lower())
             )
             stmt = stmt.where(Track.id.in_(tagged))
-        order = {
-            "bpm": [Analysis.tempo_bpm],
-            "key": [func.length(Analysis.camelot), Analysis.camelot],
-            "lufs": [Analysis.integrated_lufs],
-            "duration": [Track.duration_s],
-            "title": [func.lower(Track.title)],
-            "added": [Track.added_at],
-        }[q.sort]
-        stmt = stmt.order_by(
-            *((c.desc() if q.descending else c.asc()).nulls_last() for c in order),
-            Track.id.desc() if q.descending else Track.id.asc(),
-        )
-        if q.limit is not None:
-            stmt = stmt.limit(q.limit)
-        if q.offset:
-            stmt = stmt.offset(q.offset)
-        with self.session() as session:
-            rows = session.execute(stmt).all()
-            tags = self._tags_of(session, [row.id for row in rows])
-            return [_summary_from_row(row, tags.get(row.id, ())) for row in rows]
+        return stmt
 
-    def _tags_of(self, session: Session, track_ids: list[int]) -> dict[int, tuple[str, ...]]:
+    def _tags_of(
+        self, session: Session | Connection, track_ids: list[int]
+    ) -> dict[int, tuple[str, ...]]:
         if not track_ids:
             return {}
         out: dict[int, list[str]] = {}
@@ -492,18 +552,42 @@ class Library:
             out.setdefault(track_id, []).append(name)
         return {k: tuple(v) for k, v in out.items()}
 
-    def _get(self, session: Session, track_id: int) -> Track:
+    def _get(self, session: Session, track_id: int, user_id: int | None = None) -> Track:
+        """The track, or :class:`TrackNotFoundError`; with ``user_id`` another user's
+        track is not found either (it must not even be known to exist)."""
         track = session.get(Track, track_id)
+        if track is not None and user_id is not None:
+            owner = track.user_id if track.user_id is not None else self.local_user_id()
+            if owner != user_id:
+                track = None
         if track is None:
             raise TrackNotFoundError(
                 f"no track has id {track_id}.", hint="List the ids with `stemforge library list`."
             )
         return track
 
-    def show(self, track_id: int) -> TrackDetail:
-        """Everything known about a track: metadata, analysis summary, sections, files."""
+    def find_track(self, content_sha256: str, *, user_id: int | None = None) -> int | None:
+        """The id of the ready track with these bytes in ``user_id``'s library (None: the
+        local user's), or None."""
+        owner = self.local_user_id() if user_id is None else user_id
+        mine = self._owned_by(owner) if owner is not None else Track.user_id.is_(None)
         with self.session() as session:
-            track = self._get(session, track_id)
+            return session.scalar(
+                select(Track.id)
+                .where(Track.content_sha256 == content_sha256, Track.status == TRACK_READY, mine)
+                .limit(1)
+            )
+
+    def track(self, track_id: int, *, user_id: int | None = None) -> Track:
+        """The track's row (detached: read its columns, change nothing)."""
+        with self.session() as session:
+            return self._get(session, track_id, user_id)
+
+    def show(self, track_id: int, *, user_id: int | None = None) -> TrackDetail:
+        """Everything known about a track: metadata, analysis summary, sections, files.
+        With ``user_id``, only that user's track (another's is not found)."""
+        with self.session() as session:
+            track = self._get(session, track_id, user_id)
             analyses = session.scalars(
                 select(Analysis)
                 .where(Analysis.track_id == track_id)
@@ -571,10 +655,10 @@ class Library:
                 ),
             )
 
-    def analysis_json(self, track_id: int) -> dict[str, Any]:
+    def analysis_json(self, track_id: int, *, user_id: int | None = None) -> dict[str, Any]:
         """The full stored ``MixAnalysis.to_dict()`` of the current analysis."""
         with self.session() as session:
-            self._get(session, track_id)
+            self._get(session, track_id, user_id)
             analysis = session.scalar(
                 select(Analysis).where(Analysis.track_id == track_id, Analysis.is_current)
             )
@@ -584,11 +668,18 @@ class Library:
 
     # --- changes ------------------------------------------------------------------------
 
-    def tag(self, track_id: int, tags: Sequence[str], *, remove: bool = False) -> tuple[str, ...]:
+    def tag(
+        self,
+        track_id: int,
+        tags: Sequence[str],
+        *,
+        remove: bool = False,
+        user_id: int | None = None,
+    ) -> tuple[str, ...]:
         """Add (or remove) tags; returns the track's tags afterwards. Tags are lower case."""
         names = sorted({t.strip().lower() for t in tags if t.strip()})
         with self.session() as session:
-            self._get(session, track_id)
+            self._get(session, track_id, user_id)
             if remove:
                 ids = select(Tag.id).where(Tag.name.in_(names))
                 session.execute(
@@ -606,11 +697,11 @@ class Library:
             session.flush()
             return self._tags_of(session, [track_id]).get(track_id, ())
 
-    def remove(self, track_id: int) -> RemovedTrack:
+    def remove(self, track_id: int, *, user_id: int | None = None) -> RemovedTrack:
         """Remove what stemforge derived from a track: its rows and its media folder. An
         original referenced in place stays where it is."""
         with self.session() as session:
-            track = self._get(session, track_id)
+            track = self._get(session, track_id, user_id)
             title, in_place, source = track.title, track.in_place, track.original_path
             session.delete(track)
         folder = self.media_folder(track_id)
@@ -715,24 +806,10 @@ _SUMMARY_COLUMNS = (
 
 
 def _summary_from_row(row, tags: tuple[str, ...]) -> TrackSummary:
-    """A summary from one row of :data:`_SUMMARY_COLUMNS`."""
-    return TrackSummary(
-        id=row.id,
-        title=row.title,
-        artist=row.artist,
-        album=row.album,
-        genre=row.genre,
-        file_name=row.file_name,
-        tempo_bpm=row.tempo_bpm,
-        key=row.key_name,
-        camelot=row.camelot,
-        integrated_lufs=row.integrated_lufs,
-        true_peak_dbtp=row.true_peak_dbtp,
-        lra_lu=row.lra_lu,
-        duration_s=row.duration_s,
-        added_at=_iso(row.added_at),
-        tags=tags,
-    )
+    """A summary from one row of :data:`_SUMMARY_COLUMNS` (same order as the fields;
+    positional, because named access on a result row costs more than the rest)."""
+    *fields, added_at = row
+    return TrackSummary(*fields, _iso(added_at), tags)
 
 
 def _summary(track: Track, analysis: Analysis | None, tags: tuple[str, ...]) -> TrackSummary:

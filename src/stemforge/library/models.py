@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -45,19 +46,40 @@ class Base(DeclarativeBase):
 
 
 class User(Base):
+    """An account. ``local`` (made by the first migration) owns the library in local mode;
+    server mode's accounts have a ``password_hash`` (scrypt, see ``stemforge.web.auth``)."""
+
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    password_hash: Mapped[str | None] = mapped_column(String(400))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class LoginSession(Base):
+    """A login of server mode: the SHA-256 of the random token in the browser's cookie
+    (the token itself is never stored), valid until ``expires_at``."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class Track(Base):
     __tablename__ = "tracks"
+    #: One copy of a file per user (the same file in two users' libraries is two tracks).
+    __table_args__ = (UniqueConstraint("user_id", "content_sha256", name="uq_tracks_user_content"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    content_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    content_sha256: Mapped[str] = mapped_column(String(64), index=True)
     status: Mapped[str] = mapped_column(String(16), default=TRACK_PENDING, index=True)
+    #: The owner; none means the local user's (tracks made before accounts existed).
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     source_path: Mapped[str] = mapped_column(Text)
     original_path: Mapped[str | None] = mapped_column(Text)
@@ -92,7 +114,7 @@ class Analysis(Base):
     __table_args__ = (
         UniqueConstraint("track_id", "analysis_version"),
         Index("ix_analyses_current_tempo", "is_current", "tempo_bpm"),
-        Index("ix_analyses_current_camelot", "is_current", "camelot"),
+        Index("ix_analyses_current_camelot_tempo", "is_current", "camelot", "tempo_bpm"),
         Index("ix_analyses_current_lufs", "is_current", "integrated_lufs"),
         Index("ix_analyses_current_duration", "is_current", "duration_s"),
     )
@@ -247,6 +269,10 @@ class Job(Base):
     max_attempts: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
     next_run_at: Mapped[datetime | None] = mapped_column()  # a retry waits until then
     owner: Mapped[str | None] = mapped_column(String(200))  # "host:pid" running it
+    #: The user who asked for it (web uploads); none for the command line's jobs.
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
