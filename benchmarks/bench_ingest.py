@@ -79,7 +79,11 @@ def main(argv: list[str] | None = None) -> None:
     rates = {}
     for workers in (1, 2):
         rates[workers] = ingest_rate(tracks, workers)
-        print(f"  {workers} worker(s): {rates[workers]:.1f} tracks/min")
+        load = os.getloadavg()[0]
+        print(
+            f"  {workers} worker(s): {rates[workers]:.1f} tracks/min "
+            f"(load average {load:.1f} on {os.cpu_count()} CPUs after the run)"
+        )
     ratio = rates[2] / rates[1] if rates[1] else float("nan")
     verdict = "PASS" if ratio >= TARGET_RATIO else "FAIL"
     print(f"scaling 1 -> 2 workers: {ratio:.2f}x (target {TARGET_RATIO}x -> {verdict})")

@@ -18,6 +18,10 @@ BENCHMARKS = [
     "bench_key",
     "bench_search",
     "bench_ingest",
+    "bench_web",
+    "bench_automix",
+    "bench_mix_speed",
+    "bench_render",
 ]
 
 

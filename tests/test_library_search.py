@@ -199,3 +199,44 @@ def test_cli_json(loaded, db_url, tmp_path):
     assert missing.returncode == 1 and "no track has id 999" in missing.stderr
     removed = cli("remove", str(ids[4]))
     assert removed.returncode == 0 and len(lib.search()) == len(SONGS) - 1
+
+
+def test_tags_of_a_large_result_come_from_the_filter(db_url, tmp_path):
+    """Past 200 matches the tags are fetched by the search's own filter (not by a list of
+    ids): every track still carries exactly its tags, and filters still apply."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert
+
+    from stemforge.library.models import Analysis, Track
+
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    with Library.open(db_url, home=tmp_path) as lib:
+        tracks = [
+            dict(id=i, content_sha256=f"{i:064x}", status="ready", source_path=f"/m/{i}.wav",
+                 in_place=False, file_name=f"{i}.wav", size_bytes=1, title=f"T{i}",
+                 added_at=now, updated_at=now)
+            for i in range(1, 301)
+        ]  # fmt: skip
+        analyses = [
+            dict(id=i, track_id=i, analysis_version=1, algorithm_version="t", is_current=True,
+                 created_at=now, tempo_bpm=100.0 + i % 50, camelot="8A" if i % 3 else "3B",
+                 result_json={})
+            for i in range(1, 301)
+        ]  # fmt: skip
+        with lib.engine.begin() as conn:
+            conn.execute(insert(Track.__table__), tracks)
+            conn.execute(insert(Analysis.__table__), analyses)
+        if lib.engine.dialect.name == "postgresql":
+            with lib.engine.begin() as conn:
+                conn.execute(text("SELECT setval('tracks_id_seq', 300)"))
+        for i in (3, 4, 250, 299):
+            lib.tag(i, ["warm-up", f"n{i}"])
+        found = lib.search(SearchQuery(compatible_with="8A"))
+        assert len(found) == 200 and all(t.camelot == "8A" for t in found)
+        tagged = {t.id: t.tags for t in found if t.tags}
+        assert tagged == {i: (f"n{i}", "warm-up") for i in (4, 250, 299)}
+        everything = {t.id: t.tags for t in lib.search() if t.tags}
+        assert everything == {i: (f"n{i}", "warm-up") for i in (3, 4, 250, 299)}
+        page = lib.search(SearchQuery(sort="title", limit=5, descending=True))
+        assert [t.title for t in page] == ["T99", "T98", "T97", "T96", "T95"]

@@ -916,18 +916,47 @@ def jobs_cancel(job_id: Annotated[int, typer.Argument(help="A job id.")]) -> Non
 
 
 @jobs_app.command("retry")
-def jobs_retry(job_id: Annotated[int, typer.Argument(help="A job id.")]) -> None:
-    """Queue a failed or cancelled job again; the next `library add`/`reanalyze` of the same
-    work runs it (attempts start over)."""
-    from stemforge.jobs import retry_job
+def jobs_retry(
+    job_id: Annotated[int, typer.Argument(help="A job id.")],
+    queue_only: Annotated[
+        bool,
+        typer.Option(
+            "--queue-only", help="Only queue it (a running `stemforge serve` picks it up)."
+        ),
+    ] = False,
+    executor: _ExecutorOption = "local",
+    address: _AddressOption = None,
+    workers: _WorkersOption = None,
+) -> None:
+    """Queue a failed or cancelled job again (attempts start over) and run it now."""
+    from stemforge.jobs import retry_job, run_jobs
+    from stemforge.progress import progress_bar
 
     try:
         with _open_library() as lib:
             job = retry_job(lib, job_id)
+            if not queue_only:
+                with (
+                    _executor(executor, address, 1 if workers is None else workers) as runner,
+                    progress_bar(console) as on_step,
+                ):
+                    job = run_jobs(lib, [job_id], runner, progress=on_step).get(job_id, job)
     except StemforgeError as error:
         _fail(error)
         return
-    console.print(f"Job {job.id} is {job.state} again.", highlight=False)
+    detail = f": {job.error}" if job.state == "failed" and job.error else ""
+    console.print(f"Job {job.id} is {job.state}{detail}.", highlight=False)
+    if job.state == "failed":
+        raise typer.Exit(1)
+
+
+# Commands that live beside their layers join the app here (their modules import lazily).
+from stemforge.mixing.gain_cli import register as _register_train_gain  # noqa: E402
+from stemforge.mixing.mix_cli import register as _register_mix  # noqa: E402
+from stemforge.web.cli import register as _register_web  # noqa: E402
+
+for _register in (_register_mix, _register_train_gain, _register_web):
+    _register(app)
 
 
 def main() -> None:

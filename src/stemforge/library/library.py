@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import Select, and_, delete, func, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -465,7 +465,10 @@ class Library:
         # Core, not the ORM session: no identity map or ORM row processing for plain columns
         with self.engine.connect() as conn:
             rows = conn.execute(stmt).all()
-            tags = self._tags_of(conn, [row[0] for row in rows])
+            if len(rows) <= _TAG_IDS_INLINE:
+                tags = self._tags_of(conn, [row[0] for row in rows])
+            else:  # the same filter as a subquery: 1,400 bound ids cost PostgreSQL 20 ms
+                tags = self._tags_of(conn, self._filtered(select(Track.id), q))
         return [_summary_from_row(row, tags.get(row[0], ())) for row in rows]
 
     def count(self, query: SearchQuery | None = None, *, user_id: int | None = None) -> int:
@@ -537,9 +540,10 @@ class Library:
         return stmt
 
     def _tags_of(
-        self, session: Session | Connection, track_ids: list[int]
+        self, session: Session | Connection, track_ids: list[int] | Select
     ) -> dict[int, tuple[str, ...]]:
-        if not track_ids:
+        """Tag names by track: of ``track_ids``, a list or a query selecting the ids."""
+        if isinstance(track_ids, list) and not track_ids:
             return {}
         out: dict[int, list[str]] = {}
         rows = session.execute(
@@ -786,6 +790,9 @@ class Library:
             track.status = TRACK_READY
             return analysis.analysis_version
 
+
+#: Up to this many tracks, their tags are fetched by id; beyond, by the search's filter.
+_TAG_IDS_INLINE = 200
 
 _SUMMARY_COLUMNS = (
     Track.id,
