@@ -951,8 +951,8 @@ def jobs_retry(
 
 
 # Commands that live beside their layers join the app here (their modules import lazily).
-from stemforge.mixing.gain_cli import register as _register_train_gain  # noqa: E402
-from stemforge.mixing.mix_cli import register as _register_mix  # noqa: E402
+from stemforge.commands.mix import register as _register_mix  # noqa: E402
+from stemforge.commands.train_gain import register as _register_train_gain  # noqa: E402
 from stemforge.web.cli import register as _register_web  # noqa: E402
 
 for _register in (_register_mix, _register_train_gain, _register_web):

@@ -7,62 +7,69 @@ mixer (``auto_mix``) and the auto-gain stem mixer of source document 001
 >>> mix = render(stems, sheet)                          # doctest: +SKIP
 """
 
-from __future__ import annotations
+from stemforge.mixing.automix import AutoMixResult, auto_mix
+from stemforge.mixing.cnn import CNNGainPredictor
+from stemforge.mixing.dynamics import (
+    CompressionResult,
+    CompressorStream,
+    compress,
+    smoothing_coefficient,
+    static_curve_db,
+)
+from stemforge.mixing.errors import MixRenderError, MixSheetError
+from stemforge.mixing.gain import GainPrediction, GainPredictor
+from stemforge.mixing.limiter import LimiterResult, interpolated_peaks, limit, true_peak_limit
+from stemforge.mixing.pan import balance_gains, pan, pan_gains
+from stemforge.mixing.render import RenderedMix, render
+from stemforge.mixing.reverb import ReverbStream, apply_reverb
+from stemforge.mixing.roles import RoleGuess, detect_roles
+from stemforge.mixing.sheet import (
+    SHEET_VERSION,
+    Band,
+    ChannelEQ,
+    Compressor,
+    Limiter,
+    MasterBus,
+    MixSheet,
+    Reverb,
+    StemChannel,
+)
+from stemforge.mixing.stem_mixer import StemMixer
 
-import importlib
-from typing import Any
-
-#: Where each public name lives: the package imports a module only when a name from it is
-#: first used, so `stemforge --help` does not load scipy, numba and torch.
-_EXPORTS = {
-    "AutoMixResult": "stemforge.mixing.automix",
-    "Band": "stemforge.mixing.sheet",
-    "CNNGainPredictor": "stemforge.mixing.cnn",
-    "ChannelEQ": "stemforge.mixing.sheet",
-    "CompressionResult": "stemforge.mixing.dynamics",
-    "Compressor": "stemforge.mixing.sheet",
-    "CompressorStream": "stemforge.mixing.dynamics",
-    "GainPrediction": "stemforge.mixing.gain",
-    "GainPredictor": "stemforge.mixing.gain",
-    "Limiter": "stemforge.mixing.sheet",
-    "LimiterResult": "stemforge.mixing.limiter",
-    "MasterBus": "stemforge.mixing.sheet",
-    "MixRenderError": "stemforge.mixing.errors",
-    "MixSheet": "stemforge.mixing.sheet",
-    "MixSheetError": "stemforge.mixing.errors",
-    "RenderedMix": "stemforge.mixing.render",
-    "Reverb": "stemforge.mixing.sheet",
-    "ReverbStream": "stemforge.mixing.reverb",
-    "RoleGuess": "stemforge.mixing.roles",
-    "SHEET_VERSION": "stemforge.mixing.sheet",
-    "StemChannel": "stemforge.mixing.sheet",
-    "StemMixer": "stemforge.mixing.stem_mixer",
-    "apply_reverb": "stemforge.mixing.reverb",
-    "auto_mix": "stemforge.mixing.automix",
-    "balance_gains": "stemforge.mixing.pan",
-    "compress": "stemforge.mixing.dynamics",
-    "detect_roles": "stemforge.mixing.roles",
-    "interpolated_peaks": "stemforge.mixing.limiter",
-    "limit": "stemforge.mixing.limiter",
-    "pan": "stemforge.mixing.pan",
-    "pan_gains": "stemforge.mixing.pan",
-    "render": "stemforge.mixing.render",
-    "smoothing_coefficient": "stemforge.mixing.dynamics",
-    "static_curve_db": "stemforge.mixing.dynamics",
-    "true_peak_limit": "stemforge.mixing.limiter",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'stemforge.mixing' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__all__ = [
+    "SHEET_VERSION",
+    "AutoMixResult",
+    "Band",
+    "CNNGainPredictor",
+    "ChannelEQ",
+    "CompressionResult",
+    "Compressor",
+    "CompressorStream",
+    "GainPrediction",
+    "GainPredictor",
+    "Limiter",
+    "LimiterResult",
+    "MasterBus",
+    "MixRenderError",
+    "MixSheet",
+    "MixSheetError",
+    "RenderedMix",
+    "Reverb",
+    "ReverbStream",
+    "RoleGuess",
+    "StemChannel",
+    "StemMixer",
+    "apply_reverb",
+    "auto_mix",
+    "balance_gains",
+    "compress",
+    "detect_roles",
+    "interpolated_peaks",
+    "limit",
+    "pan",
+    "pan_gains",
+    "render",
+    "smoothing_coefficient",
+    "static_curve_db",
+    "true_peak_limit",
+]
