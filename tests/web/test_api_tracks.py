@@ -193,6 +193,13 @@ def test_export_zip_lists_the_tracks(library_app):
     assert not any((app.state.library.media_root.parent / "exports").rglob("*.zip"))
     empty = api.get("/api/export", params={"lufs_min": 0})
     assert empty.status_code == 404 and empty.json()["error"] == "NothingToExportError"
+    # one track (the track page's export), and the same filter on the list
+    one = api.get("/api/export", params={"track_id": ids[0.6], "layout": "daw"})
+    assert one.status_code == 200
+    manifest = json.loads(zipfile.ZipFile(io.BytesIO(one.content)).read("manifest.json"))
+    assert [t["id"] for t in manifest["tracks"]] == [ids[0.6]]
+    listed = api.get("/api/tracks", params=[("track_id", ids[0.3]), ("track_id", ids[0.6])])
+    assert sorted(t["id"] for t in listed.json()["items"]) == sorted([ids[0.3], ids[0.6]])
 
 
 def test_openapi_schema_lists_every_api_route(make_app):

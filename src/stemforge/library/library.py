@@ -102,6 +102,8 @@ class SearchQuery:
     #: Only this user's tracks (server mode); None: every track. Tracks with no owner
     #: belong to the local user.
     user_id: int | None = None
+    #: Only these tracks (a track page's export); None: no restriction.
+    track_ids: tuple[int, ...] | None = None
 
 
 def sha256_file(path: Path) -> str:
@@ -504,6 +506,8 @@ class Library:
         ).where(Track.status == TRACK_READY)
         if q.user_id is not None:
             stmt = stmt.where(self._owned_by(q.user_id))
+        if q.track_ids is not None:
+            stmt = stmt.where(Track.id.in_(q.track_ids))
         if q.text:
             pattern = f"%{q.text.lower()}%"
             stmt = stmt.where(

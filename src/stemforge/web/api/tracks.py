@@ -57,6 +57,9 @@ async def search_filters(
     duration_max_s: Annotated[OptionalFloat, Query(description="Length at most (s)")] = None,
     sort: SortKey = "added",
     desc: bool = False,
+    track_id: Annotated[
+        list[int] | None, Query(max_length=500, description="Only these tracks (repeatable)")
+    ] = None,
 ) -> SearchQuery:
     """The filters shared by ``/api/tracks`` and ``/api/export``."""
     return SearchQuery(
@@ -73,6 +76,7 @@ async def search_filters(
         duration_max_s=duration_max_s,
         sort=sort,
         descending=desc,
+        track_ids=tuple(track_id) if track_id else None,
     )
 
 
