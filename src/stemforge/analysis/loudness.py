@@ -319,6 +319,15 @@ def _lufs(power: np.ndarray | float) -> np.ndarray:
     return power_to_db(power, floor_db=-np.inf) + LOUDNESS_OFFSET_DB
 
 
+def gated_loudness_lufs(
+    block_power: np.ndarray, *, absolute_gate_lufs: float = -70.0, relative_gate_lu: float = -10.0
+) -> float:
+    """BS.1770-4 integrated loudness (section 2.8) from the channel-weighted, K-weighted
+    mean squares of the 400 ms gating blocks: absolute then relative gate; -inf if none pass."""
+    power = np.asarray(block_power, dtype=np.float64)
+    return _gated_mean(power, absolute_gate_lufs, relative_gate_lu)[0]
+
+
 def _gated_mean(
     power: np.ndarray, absolute_gate_lufs: float, relative_gate_lu: float
 ) -> tuple[float, float]:

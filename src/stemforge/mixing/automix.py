@@ -79,7 +79,7 @@ from typing import Any
 import numpy as np
 import scipy.signal
 
-from stemforge.analysis.loudness import k_weighting_sos
+from stemforge.analysis.loudness import gated_loudness_lufs, k_weighting_sos
 from stemforge.audio.filters import EQ
 from stemforge.audio.signal import Audio
 from stemforge.audio.stems import Stems, align_stems
@@ -263,8 +263,6 @@ MAX_FADER_DB = 12.0
 GAIN_LIMITS_DB = (-40.0, 24.0)
 
 # BS.1770-4 gating (as stemforge.analysis.loudness).
-_ABS_GATE_LUFS = -70.0
-_REL_GATE_LU = -10.0
 _LOUDNESS_OFFSET = -0.691
 _BLOCK_SEGMENTS = 4
 
@@ -482,9 +480,7 @@ def _gated_lufs(segment_power: np.ndarray) -> float:
     squares per 100 ms segment: 400 ms blocks every 100 ms, absolute and relative gates."""
     if len(segment_power) < _BLOCK_SEGMENTS:
         return -math.inf
-    blocks = _block_power(segment_power)
-    kept = blocks[_gated_mask(blocks)]
-    return _LOUDNESS_OFFSET + 10 * math.log10(kept.mean()) if kept.size else -math.inf
+    return gated_loudness_lufs(_block_power(segment_power))
 
 
 def _content_key(audio: Audio) -> str:
@@ -785,17 +781,6 @@ def _block_power(segments: np.ndarray) -> np.ndarray:
     """Mean square of 400 ms blocks every 100 ms from 100 ms segment mean squares."""
     cum = np.concatenate([[0.0], np.cumsum(segments)])
     return (cum[_BLOCK_SEGMENTS:] - cum[:-_BLOCK_SEGMENTS]) / _BLOCK_SEGMENTS
-
-
-def _gated_mask(blocks: np.ndarray) -> np.ndarray:
-    """The blocks that pass BS.1770-4's absolute and relative gates."""
-    with np.errstate(divide="ignore"):
-        lufs = _LOUDNESS_OFFSET + 10 * np.log10(np.maximum(blocks, 0.0))
-    above = lufs > _ABS_GATE_LUFS
-    if not above.any():
-        return above
-    relative = _LOUDNESS_OFFSET + 10 * math.log10(blocks[above].mean()) + _REL_GATE_LU
-    return lufs > max(relative, _ABS_GATE_LUFS)
 
 
 def _balance(plans: list[_Plan], sample_rate: int, genre: str | None, target_lufs: float):

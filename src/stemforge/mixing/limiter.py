@@ -41,7 +41,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.fft
 
-from stemforge.analysis.loudness import channel_weights, k_weighting_sos, loudness
+from stemforge.analysis.loudness import (
+    channel_weights,
+    gated_loudness_lufs,
+    k_weighting_sos,
+    loudness,
+)
 from stemforge.analysis.truepeak import TAPS_PER_PHASE, oversampling_factor, phase_taps, true_peak
 from stemforge.audio.signal import Audio
 from stemforge.mixing.dynamics import smoothing_coefficient
@@ -363,15 +368,7 @@ def _gated_lufs(seg: np.ndarray, hop: int) -> float:
     if seg.shape[0] < 4:
         return -math.inf
     cum = np.concatenate([[0.0], np.cumsum(seg)])
-    power = (cum[4:] - cum[:-4]) / (4 * hop)
-    with np.errstate(divide="ignore"):
-        lufs = -0.691 + 10 * np.log10(power)
-    above = power[lufs > -70.0]
-    if above.size == 0:
-        return -math.inf
-    relative = -0.691 + 10 * math.log10(above.mean()) - 10.0
-    gated = above[-0.691 + 10 * np.log10(above) > relative]
-    return -0.691 + 10 * math.log10(gated.mean()) if gated.size else -math.inf
+    return gated_loudness_lufs((cum[4:] - cum[:-4]) / (4 * hop))
 
 
 def _verified(out, gain, x, alpha, fs, ceiling_dbtp, measured_dbtp):
