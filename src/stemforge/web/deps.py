@@ -88,16 +88,19 @@ async def _library_dep(request: Request) -> Library:
     return get_library(request)
 
 
-async def _user_dep(request: Request) -> CurrentUser:
+async def _resolved(request: Request, resolve) -> CurrentUser:
+    """``resolve(request)`` on the loop in local mode (no I/O), off it in server mode."""
     if request.app.state.settings.mode == "local":
-        return current_user(request)
-    return await anyio.to_thread.run_sync(current_user, request)
+        return resolve(request)
+    return await anyio.to_thread.run_sync(resolve, request)
+
+
+async def _user_dep(request: Request) -> CurrentUser:
+    return await _resolved(request, current_user)
 
 
 async def _page_user_dep(request: Request) -> CurrentUser:
-    if request.app.state.settings.mode == "local":
-        return current_user_or_redirect(request)
-    return await anyio.to_thread.run_sync(current_user_or_redirect, request)
+    return await _resolved(request, current_user_or_redirect)
 
 
 #: Annotated parameters for routes: ``def route(user: UserDep, lib: LibraryDep)``.
