@@ -31,7 +31,9 @@ Measures against the artist's mix (the plain sum of the original stems):
   which says whether the song's sections keep their relative loudness;
 - **masking** (:func:`stemforge.analysis.masking.masking`, issue #4): the mean, over the
   stems that sound, of each stem's loss to the rest of its mix (dB: how much quieter it
-  sounds than alone), computed on the stems as each mix places them; shown beside it
+  sounds than alone), computed on the stems as each mix places them, played at the
+  artist's mix loudness (the model has a threshold in quiet, so a mix heard quieter
+  would lose more to it; every candidate is heard at one level); shown beside it
   (not counted in the verdict), the same mean over the stems the automix puts first
   (lead vocal, kick, snare, bass), whose room its EQ cuts clear.
 
@@ -195,7 +197,12 @@ def main(argv: list[str] | None = None) -> None:
         for label, contrib in contributions.items():
             gains, total = candidate(label, contrib, artist_lufs)
             errors = level_errors(gains)
-            mask_mean, mask_per = mean_masking_db(contrib)
+            # Masking depends on the playback level (the threshold in quiet): every mix's
+            # stems are heard at the artist's mix loudness, as the MR-STFT compares them.
+            level = artist_loud.integrated_lufs - stem_lufs(Audio(total, stems.sample_rate))
+            mask_mean, mask_per = mean_masking_db(
+                {n: a.apply_gain_db(level) for n, a in contrib.items()}
+            )
             leading = [mask_per[n] for n in mask_per if result.sheet.stems[n].role in LEADING]
             # The automix as delivered (through its master limiter) and, apart, the sum of
             # its channels before the limiter; the baselines as summed.

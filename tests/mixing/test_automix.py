@@ -95,35 +95,49 @@ def test_a_planted_imbalance_is_undone(song, mixed):
     )  # the input really was out of balance
 
 
-def test_role_groups_sit_at_their_targets(song, mixed):
-    """The balance the sheet predicts is the one the rendered stems measure."""
+def lifts(result) -> dict[str, float]:
+    """The lifts the mixer gave buried stems (its decisions say them)."""
+    return {d.stem: d.parameters["lift_db"] for d in result.decisions if d.kind == "lift"}
+
+
+def test_roles_sit_at_their_offsets(song, mixed):
+    """The balance the sheet predicts is the one the rendered stems measure: kick, snare and
+    bass at one loudness (their role offset is 0 LU) unless lifted, the vocal as loud as
+    all the others together."""
     out = {n: lufs(channel_output(song.stems[n], mixed.sheet.stems[n])) for n in song.stems}
-    # The vocal target is -3 LU against the mix and the bass -7: 4 LU apart. The masking
-    # cuts and the compressor are counted in, so the measured gap holds within 1 LU.
-    assert out["vocal"] - out["bass"] == pytest.approx(4.0, abs=1.0)
-    assert out["kick"] - out["snare"] == pytest.approx(2.0, abs=1.0)
+    lifted = lifts(mixed)
+    level = {n: out[n] - lifted.get(n, 0.0) for n in ("kick", "snare", "bass")}
+    assert max(level.values()) - min(level.values()) < 1.0, level
+    assert relative_db(out, "vocal") == pytest.approx(0.0, abs=1.0)
 
 
-def test_each_role_sits_at_its_target_relative_to_the_mix():
-    """Vocal and lead sing only in the chorus, kick and chords play in the sparse intro too:
-    each one's integrated loudness against the mix's follows its role target (up to one
-    offset shared by all), measured with the project's BS.1770 meter on what each stem
-    sends to the mix."""
+def test_each_stem_sits_at_its_offset_where_it_plays():
+    """Vocal and lead play only in the chorus, kick and chords in the sparse intro too:
+    each stem's own integrated loudness (measured with the project's BS.1770 meter on what
+    it sends to the mix, so where it plays) less its role offset and lift is one level for
+    all; the vocal matches the other stems together over the blocks where it sings."""
     from stemforge.analysis.loudness import loudness
-    from stemforge.mixing.automix import ROLE_TARGETS_LU
+    from stemforge.mixing.automix import ROLE_OFFSETS_LU
 
     song = generate_song(sections=[("intro", 2), ("chorus", 2)], seed=5)
     result = auto_mix(song.stems)
     out = {n: channel_output(a, result.sheet.stems[n]) for n, a in song.stems.items()}
-    total = out["kick"].with_samples(sum(a.samples.astype(np.float64) for a in out.values()))
-    mix = loudness(total).integrated_lufs
-    offsets = {
+    lifted = lifts(result)
+    level = {
         name: loudness(out[name]).integrated_lufs
-        - mix
-        - ROLE_TARGETS_LU[result.sheet.stems[name].role]
-        for name in ("kick", "bass", "chords", "vocal", "lead", "snare")
+        - ROLE_OFFSETS_LU[result.sheet.stems[name].role]
+        - lifted.get(name, 0.0)
+        for name in ("kick", "bass", "chords", "lead", "snare", "hats")
     }
-    assert max(offsets.values()) - min(offsets.values()) < 1.0, offsets
+    assert max(level.values()) - min(level.values()) < 1.0, level
+    # The vocal sings in the chorus (the song's truth): there it is as loud as the rest.
+    chorus = next(s for s in song.truth.sections if s.label == "chorus")
+    a, b = round(chorus.start_s * song.sample_rate), round(chorus.end_s * song.sample_rate)
+    vocal = out["vocal"].samples[:, a:b]
+    rest = sum(x.samples[:, a:b].astype(np.float64) for n, x in out.items() if n != "vocal")
+    assert lufs(Audio(vocal, song.sample_rate)) == pytest.approx(
+        lufs(Audio(rest, song.sample_rate)), abs=1.0
+    )
 
 
 def test_every_setting_says_why(mixed):
@@ -199,6 +213,50 @@ def test_cuts_lower_the_masking_they_were_made_for(pads):
         assert after.pair(pad, "vocal").loss_db <= before.pair(pad, "vocal").loss_db
 
 
+def test_a_buried_stem_is_lifted_and_heard_more(monkeypatch):
+    """A soft pad shares its band with a wall of loud parts: the masking model finds it far
+    more buried than the median stem, so the mixer lifts it (by at most 3 dB), and in the
+    mix it keeps more of its loudness than without the lift; the stems that are not buried
+    keep their balance."""
+    import stemforge.mixing.automix as automix
+
+    sr, seconds = 44100, 6
+    rng = np.random.default_rng(3)
+    n = seconds * sr
+
+    def band_noise(low_hz, high_hz, amp):
+        spec = np.fft.rfft(rng.standard_normal(n))
+        f = np.fft.rfftfreq(n, 1 / sr)
+        spec[(f < low_hz) | (f > high_hz)] = 0
+        x = np.fft.irfft(spec, n)
+        return (amp * x / np.abs(x).max()).astype(np.float32)
+
+    # Parts side by side in frequency, and a pad in the middle of the synth's band.
+    stems = {
+        "bass": Audio.from_array(band_noise(60, 200, 0.8), sr),
+        "synth": Audio.from_array(band_noise(200, 1500, 0.6), sr),
+        "guitar": Audio.from_array(band_noise(1500, 4000, 0.6), sr),
+        "keys": Audio.from_array(band_noise(1500, 8000, 0.6), sr),
+        "pad": Audio.from_array(band_noise(900, 1100, 0.3), sr),
+    }
+    lifted = auto_mix(stems)
+    lift = {d.stem: d.parameters["lift_db"] for d in lifted.decisions if d.kind == "lift"}
+    assert 2.0 <= lift.get("pad", 0.0) <= 3.0, lift
+    assert lift["pad"] == max(lift.values())
+    assert not {"bass", "synth"} & set(lift), lift  # the parts that do the masking
+    monkeypatch.setattr(automix, "MAX_LIFT_DB", 0.0)
+    plain = auto_mix(stems)
+    assert not any(d.kind == "lift" for d in plain.decisions)
+    gain = {n: lifted.sheet.stems[n].gain_db - plain.sheet.stems[n].gain_db for n in stems}
+    assert gain["pad"] - gain["synth"] == pytest.approx(lift["pad"], abs=0.3)
+
+    def loss(result):
+        out = {n: channel_output(a, result.sheet.stems[n]) for n, a in stems.items()}
+        return masking(out).stem("pad").loss_db
+
+    assert loss(lifted) < loss(plain) - 0.5 * lift["pad"]
+
+
 # --- determinism, order, ceiling, re-rendering -------------------------------------------
 
 
@@ -213,9 +271,14 @@ def test_stem_order_never_changes_the_mix(song, mixed):
     assert np.array_equal(again.audio.samples, mixed.audio.samples)
 
 
-def test_masking_is_measured_where_the_parts_overlap():
-    """On a song longer than a minute, masking is measured on the minute where most stems
-    play together: here the only 10 s where all three play (40-50 s) must be in it."""
+def test_masking_is_measured_where_the_parts_overlap(monkeypatch):
+    """On a song longer than the excerpt (5 minutes; here set to one to keep the test
+    short), masking is measured on the windows where most stems play together: here the
+    only 10 s where all three play (40-50 s) must be in them. A shorter song is measured
+    whole."""
+    import stemforge.mixing.automix as automix
+
+    monkeypatch.setattr(automix, "MASKING_EXCERPT_S", 60.0)
     sr, seconds = 16000, 90
     t = np.arange(seconds * sr) / sr
     inside = ((t >= 40) & (t < 50)).astype(np.float32)
@@ -239,6 +302,8 @@ def test_masking_is_measured_where_the_parts_overlap():
     assert sum(b - a for a, b in spans) == pytest.approx(60.0, abs=0.2)
     covered = sum(max(0.0, min(b, 50.0) - max(a, 40.0)) for a, b in spans)
     assert covered == pytest.approx(10.0, abs=0.2)
+    monkeypatch.setattr(automix, "MASKING_EXCERPT_S", 90.0)
+    assert auto_mix(stems).masking_before.duration_s == pytest.approx(90.0, abs=0.2)
 
 
 def test_the_output_never_exceeds_the_ceiling(song):
@@ -280,17 +345,23 @@ def test_bad_input_is_refused(song):
 
 def test_genre_offsets_move_the_balance(song, mixed):
     edm = auto_mix(song.stems, genre="electronic")  # an alias of edm
-    # EDM lifts the kick 2 LU and lowers the vocal 1 LU: 3 dB more kick against vocal.
-    before = mixed.sheet.stems["kick"].gain_db - mixed.sheet.stems["vocal"].gain_db
-    after = edm.sheet.stems["kick"].gain_db - edm.sheet.stems["vocal"].gain_db
-    assert after - before == pytest.approx(3.0, abs=0.3)
+    # EDM lifts the kick 2 LU (the snare keeps its place) and sets the vocal 1 LU under the
+    # rest of the mix instead of level with it.
+    before = mixed.sheet.stems["kick"].gain_db - mixed.sheet.stems["snare"].gain_db
+    after = edm.sheet.stems["kick"].gain_db - edm.sheet.stems["snare"].gain_db
+    assert after - before == pytest.approx(2.0, abs=0.3)
+    vocal = {}
+    for label, result in (("default", mixed), ("edm", edm)):
+        out = {n: lufs(channel_output(a, result.sheet.stems[n])) for n, a in song.stems.items()}
+        vocal[label] = relative_db(out, "vocal")
+    assert vocal["edm"] - vocal["default"] == pytest.approx(-1.0, abs=0.3)
 
 
 def test_a_reference_sets_the_master_tone_and_loudness(song):
     from stemforge.audio.filters import HighShelf
 
-    # The reference: the song's own mix, 6 dB brighter above 4 kHz, at -20 LUFS.
-    bright = HighShelf(4000.0, 6.0).process(song.mix)
+    # The reference: the automatic mix itself, 6 dB brighter above 4 kHz, at -20 LUFS.
+    bright = HighShelf(4000.0, 6.0).process(auto_mix(song.stems).audio)
     reference = bright.apply_gain_db(-20.0 - stem_loudness_lufs(bright))
     result = auto_mix(song.stems, reference=reference)
     master = result.sheet.master

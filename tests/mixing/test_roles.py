@@ -69,6 +69,10 @@ NAMES = [
     ("Riser FX", "fx"),
     ("FILL SCRATCH", "fx"),
     ("MICROCOSM_EFFECT", "fx"),
+    ("BGVOX ECHO", "fx"),  # an effect return, not the backing vocal itself
+    ("Vox Delay", "fx"),
+    ("Lead Vocal Reverb", "fx"),
+    ("Gtr Verb", "fx"),
 ]
 
 
@@ -111,6 +115,16 @@ def test_features_of_a_steady_tone():
     assert f.lowest_peak_ratio == pytest.approx(1.0, abs=0.1)
     assert f.flatness < 0.01
     assert f.active_fraction == pytest.approx(1.0, abs=0.02)
+
+
+def test_crest_factor_is_the_sounds_not_the_songs():
+    """A sine's crest factor is 3.01 dB (peak sqrt(2) times its RMS); a sine that plays 20 dB
+    quieter for a while (a quiet verse) is still a sine inside its notes."""
+    t = np.arange(4 * SR) / SR
+    sine = 0.5 * np.sin(2 * np.pi * 220.0 * t)
+    assert role_features(Audio.from_array(sine, SR)).crest_db == pytest.approx(3.01, abs=0.05)
+    verse = np.where(t < 2.0, 0.1, 1.0) * sine
+    assert role_features(Audio.from_array(verse, SR)).crest_db == pytest.approx(3.01, abs=0.05)
 
 
 def test_vibrato_shows_as_pitch_flutter():

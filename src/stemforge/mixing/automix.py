@@ -8,11 +8,14 @@ can read, change and re-render it (:func:`stemforge.mixing.render.render`).
 
 1. **Roles** from names and sound (:func:`~stemforge.mixing.roles.detect_roles`).
 2. **High-pass by role** (:data:`HIGH_PASS_HZ`: a backing vocal at 120 Hz, a pad at
-   120 Hz, hi-hats at 250 Hz, kick and bass only below 30 Hz), never above 80 % of the
+   120 Hz, hi-hats at 250 Hz; none on kick, bass and drum kits, whose fundamentals live in
+   the lowest octave), never above 80 % of the
    stem's own low edge (the frequency under which 1 % of its energy lies), so a synth
    that plays the bass line keeps it.
 3. **Compression by role and crest factor** (:data:`COMPRESSION`): a stem whose crest
-   factor (peak over RMS where it plays) exceeds its role's typical value is compressed,
+   factor (peak over RMS inside the 400 ms windows where it plays: the density of the
+   sound, not the difference between its verse and chorus) exceeds its role's typical
+   value by :data:`MIN_CREST_EXCESS_DB` is compressed,
    the ratio growing with the excess (1 + excess / 3, capped by role), the threshold
    :data:`THRESHOLD_ABOVE_RMS_DB` over its RMS; a dense stem is left alone.
 4. **Panning** in the spirit of Gonzalez & Reiss (2007, "Automatic mixing: live
@@ -24,27 +27,32 @@ can read, change and re-render it (:func:`stemforge.mixing.render.render`).
    one out in the centre, alternating which side leads from band to band so the image
    stays balanced. The order inside a band comes from role priority and the sound
    (spectral centroid, then a hash of the samples), never from names or input order.
-5. **Balance**: the integrated loudness of each role's group relative to the mix's
-   follows :data:`ROLE_TARGETS_LU` (plus a genre's offsets, :data:`GENRE_OFFSETS_LU`),
-   up to one offset shared by all groups, in the spirit of Perez-Gonzalez & Reiss (2009,
-   "Automatic gain and fader control for live mixing", WASPAA), who set faders from a
-   loudness model, here with role-dependent targets instead of equal loudness; relative
-   loudness in the sense the literature measures it (a source's gated loudness against
-   the whole mix's, De Man et al. 2014). Loudness is BS.1770-4 integrated loudness
-   (K-weighting, 400 ms blocks, -70 LUFS and -10 LU gates), each stem's corrected for
-   what its EQ, compressor and pan will do (predicted from its third-octave spectrum, its
-   peak envelope and its channel levels). Stems of one role first meet at equal
-   loudness; a group's loudness is that of the power sum of its members block by block.
+5. **Balance**: every stem at one loudness, as Perez-Gonzalez & Reiss (2009,
+   "Automatic gain and fader control for live mixing", WASPAA) set their faders, moved
+   by its role's offset (:data:`ROLE_OFFSETS_LU`, plus a genre's,
+   :data:`GENRE_OFFSETS_LU`): the rhythm section, backing vocals and instruments at the
+   reference, hi-hats, pads and effects behind. Each lead vocal is as loud as all the
+   other stems together where it sings (-3 LU against the mix, Pestana & Reiss 2014).
+   Each stem's loudness is its own BS.1770-4 integrated loudness (K-weighting, 400 ms
+   blocks, -70 LUFS and -10 LU gates), so a part that plays for one verse is set by how
+   loud it is while it plays; it is corrected for what its EQ, compressor and pan will
+   do (predicted from its third-octave spectrum, its peak envelope and its channel
+   levels). Per stem, not per role group: five backing-vocal stems that take turns are
+   each as loud as one would be, not a fifth of it.
 6. **EQ against masking**: the masking model of :mod:`stemforge.analysis.masking` runs
-   on the balanced stems (on a long song, on the minute where most of them play
-   together, :func:`_masking_spans`); where a stem of lower priority
-   (:data:`ROLE_PRIORITY`) masks one of higher priority (the masked stem loses at least
-   :data:`MIN_MASKING_LOSS_DB` in a band where it has at least
+   on the balanced stems (the whole song up to :data:`MASKING_EXCERPT_S`; a longer one
+   on the windows where most of them play together, :func:`_masking_spans`); where a
+   stem of lower priority (:data:`ROLE_PRIORITY`) masks one of higher priority (the
+   masked stem loses at least :data:`MIN_MASKING_LOSS_DB` in a band where it has at least
    :data:`MIN_TARGET_SHARE_DB` of its energy), the masker gets a small bell cut there
    (``-(1 + 0.2 loss)`` dB, at most :data:`MAX_CUT_DB`, the band's own width as Q), at
    most :data:`MAX_CUTS` per stem, cuts within a third of an octave merged; cuts below
-   the masker's high-pass are left to it. Gains are then balanced again with the cuts
-   counted in.
+   the masker's high-pass are left to it. A stem the mix buries (it loses
+   :data:`BURIED_MARGIN_DB` more of its loudness to the others than the median stem) is
+   lifted by up to :data:`MAX_LIFT_DB` (:func:`_decide_lifts`; Ward, Reiss & Athwal 2012,
+   "Multitrack mixing using a model of loudness and partial loudness", AES 133rd
+   Convention, balance the loudness each part keeps in the mix). Gains are then
+   balanced again with the cuts and lifts counted in.
 7. **Master**: a true-peak limiter to the target platform's loudness and ceiling
    (:func:`stemforge.advice.targets.platform_target`); with a reference track, the EQ
    that matches its tonal balance (:func:`stemforge.advice.reference.compare_to_reference`,
@@ -56,14 +64,14 @@ Everything is deterministic and independent of the order of the stems: stems are
 handled in sorted-name order, ties are broken by the sound, and the renderer sums in
 float64 in a fixed order.
 
-Sources of the balance targets: the lead vocal about as loud as everything else
-together (Pestana & Reiss 2014, "Intelligent audio production strategies informed by
-best practices", AES 53rd Conference: -3 LU re the mix); the bass 2 to 7 dB and the
-drums 7 to 8 dB under the mixture's level in the three MUSDB18 songs whose stem and
-mixture levels the ``APINAJA/inverse-fx-source-audio-cleaned`` dataset card lists (RMS,
-not loudness). The other roles' figures are stemforge editorial, from common mixing
-practice; they are not a corpus statistic, and no figure was fitted to a test song (the
-Caesium benchmark, ``benchmarks/bench_automix.py``, only measures them).
+Sources of the balance: equal loudness is the rule of Perez-Gonzalez & Reiss (2009);
+that engineers do not leave every source at equal loudness, and put the lead vocal in
+front, is a finding of Pestana & Reiss (2014, "Intelligent audio production strategies
+informed by best practices", AES 53rd Conference). The offsets' sizes (+3 LU in front,
+-3 LU behind) are stemforge editorial, from common mixing practice, in two coarse steps
+so that a person can read them; they are not a corpus statistic. The one multitrack
+with the artist's own balance here (Caesium, ``benchmarks/bench_automix.py``) measures
+them; no figure was fitted to it.
 """
 
 from __future__ import annotations
@@ -109,8 +117,8 @@ __all__ = [
     "COMPRESSION",
     "GENRE_OFFSETS_LU",
     "HIGH_PASS_HZ",
+    "ROLE_OFFSETS_LU",
     "ROLE_PRIORITY",
-    "ROLE_TARGETS_LU",
     "AutoMixResult",
     "Decision",
     "StemAnalysis",
@@ -124,25 +132,31 @@ __all__ = [
 
 # --- the rules ------------------------------------------------------------------------------
 
-#: Loudness of each role's group relative to the whole mix (LU). See the module docstring
-#: for the sources; the vocal figure is Pestana & Reiss 2014, the rest editorial.
-ROLE_TARGETS_LU: dict[str, float] = {
-    "lead_vocal": -3.0,
-    "bass": -7.0,
-    "kick": -8.0,
-    "snare": -10.0,
-    "drums": -8.0,
-    "hats": -16.0,
-    "backing_vocal": -11.0,
-    "keys": -11.0,
-    "guitar": -10.0,
-    "synth": -10.0,
-    "pad": -13.0,
-    "fx": -15.0,
-    "other": -12.0,
+#: A lead vocal's loudness against all the other stems together where it sings (LU):
+#: level with them, -3 LU against the whole mix (Pestana & Reiss 2014).
+LEAD_OVER_REST_LU = 0.0
+#: Each stem's loudness against the equal-loudness reference, by role (LU): in front,
+#: at the reference, or behind. See the module docstring for the sources. A lead vocal
+#: follows LEAD_OVER_REST_LU instead, unless it sings alone.
+FOREGROUND_LU = 3.0
+BACKGROUND_LU = -3.0
+ROLE_OFFSETS_LU: dict[str, float] = {
+    "lead_vocal": FOREGROUND_LU,
+    "bass": 0.0,
+    "kick": 0.0,
+    "snare": 0.0,
+    "drums": 0.0,
+    "backing_vocal": 0.0,
+    "keys": 0.0,
+    "guitar": 0.0,
+    "synth": 0.0,
+    "other": 0.0,
+    "hats": BACKGROUND_LU,
+    "pad": BACKGROUND_LU,
+    "fx": BACKGROUND_LU,
 }
 
-#: Genre offsets to the role targets (LU), stemforge editorial: what each style pushes
+#: Genre offsets added to the role offsets (LU), stemforge editorial: what each style pushes
 #: forward or back (EDM and hip-hop lift kick and bass, rock the guitars, jazz lowers the
 #: kit, ambient lifts pads and textures).
 GENRE_OFFSETS_LU: dict[str, dict[str, float]] = {
@@ -176,10 +190,10 @@ ROLE_PRIORITY: dict[str, int] = {
 }
 
 #: High-pass cutoff by role (Hz) and why.
-HIGH_PASS_HZ: dict[str, tuple[float, str]] = {
-    "kick": (30.0, "below 30 Hz there is only rumble that eats headroom"),
-    "bass": (30.0, "below 30 Hz there is only rumble that eats headroom"),
-    "drums": (30.0, "below 30 Hz there is only rumble that eats headroom"),
+HIGH_PASS_HZ: dict[str, tuple[float | None, str]] = {
+    "kick": (None, "its fundamental lives in the lowest octave"),
+    "bass": (None, "its fundamental lives in the lowest octave"),
+    "drums": (None, "the kick in it lives in the lowest octave"),
     "snare": (80.0, "the snare's body starts above 80 Hz; below is kick spill and rumble"),
     "hats": (250.0, "nothing useful below; it only muddies the kick and bass"),
     "lead_vocal": (80.0, "nothing useful below 80 Hz in a voice: breath pops and rumble"),
@@ -233,7 +247,9 @@ COMPRESSION: dict[str, CompressionRule | None] = {
     "fx": None,
 }
 #: The compressor's threshold sits this far above the stem's RMS where it plays.
-THRESHOLD_ABOVE_RMS_DB = 4.0
+THRESHOLD_ABOVE_RMS_DB = 6.0
+#: A stem is compressed only when its crest factor exceeds its role's by this much (dB).
+MIN_CREST_EXCESS_DB = 2.0
 
 #: EQ against masking: a pair is worth a cut when the masked stem loses this much
 #: loudness overall (dB) ...
@@ -248,10 +264,15 @@ MIN_TARGET_SHARE_DB = -12.0
 #: The cut is 1 + loss / 5 dB, at most MAX_CUT_DB; at most MAX_CUTS cuts per stem.
 MAX_CUT_DB = 3.0
 MAX_CUTS = 3
-#: Masking is measured on at most this much of a song (s): the windows of
-#: MASKING_WINDOW_S where the most stems play together.
-MASKING_EXCERPT_S = 60.0
+#: Masking is measured on at most this much of a song (s): the whole of a shorter one,
+#: of a longer one the windows of MASKING_WINDOW_S where the most stems play together.
+MASKING_EXCERPT_S = 300.0
 MASKING_WINDOW_S = 10.0
+#: Lifting buried stems (:func:`_decide_lifts`): from this much more masking loss than
+#: the median stem (dB), half a dB per dB, at most MAX_LIFT_DB.
+BURIED_MARGIN_DB = 3.0
+LIFT_PER_DB = 0.5
+MAX_LIFT_DB = 3.0
 #: The master EQ that matches a reference: a gentle tonal match, not a copy of its notes.
 MAX_REFERENCE_GAIN_DB = 4.0
 MAX_REFERENCE_BANDS = 4
@@ -546,6 +567,9 @@ class _Plan:
     compressor: Compressor | None = None
     pan: float = 0.0
     gain_db: float = 0.0
+    lift_db: float = 0.0
+    lift_why: str = ""
+    lead_rule: bool = False
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -561,14 +585,18 @@ class _Plan:
         return ChannelEQ(high_pass_hz=self.high_pass_hz, bands=bands)
 
 
-def _role_target(role: str, genre: str | None) -> float:
-    base = ROLE_TARGETS_LU.get(role, ROLE_TARGETS_LU["other"])
+def _role_offset(role: str, genre: str | None) -> float:
+    """The role's loudness against the equal-loudness reference (LU), with the genre's."""
+    base = ROLE_OFFSETS_LU.get(role, ROLE_OFFSETS_LU["other"])
     return base + (GENRE_OFFSETS_LU.get(genre, {}).get(role, 0.0) if genre else 0.0)
 
 
 def _decide_high_pass(plan: _Plan) -> None:
     cutoff, why = HIGH_PASS_HZ.get(plan.role, HIGH_PASS_HZ["other"])
     label = ROLE_LABELS.get(plan.role, plan.role)
+    if cutoff is None:
+        plan.notes.append(f"No high-pass: a {label}, {why}.")
+        return
     edge = plan.analysis.features.low_edge_hz
     limit = 0.8 * edge if edge > 0 else cutoff
     if limit < cutoff:
@@ -592,7 +620,7 @@ def _decide_compressor(plan: _Plan) -> None:
         plan.notes.append(f"No compressor: a {label} keeps its natural dynamics.")
         return
     excess = f.crest_db - rule.crest_db
-    if excess < 1.0:
+    if excess < MIN_CREST_EXCESS_DB:
         plan.notes.append(
             f"No compressor: crest factor {f.crest_db:.1f} dB, already as dense as a {label} "
             f"usually is ({rule.crest_db:g} dB)."
@@ -784,35 +812,23 @@ def _block_power(segments: np.ndarray) -> np.ndarray:
 
 
 def _balance(plans: list[_Plan], sample_rate: int, genre: str | None, target_lufs: float):
-    """Set every gain so that each role group's integrated loudness relative to the mix's
-    follows :data:`ROLE_TARGETS_LU` (up to one offset shared by all groups), and the
+    """Set every gain so that each stem's integrated loudness, through its EQ, compressor
+    and pan, is the reference plus its role's offset (:data:`ROLE_OFFSETS_LU`), and the
     predicted mix lands on ``target_lufs``.
 
-    Relative loudness is meant as the literature measures it (De Man et al. 2014; Pestana
-    & Reiss 2014): each source's integrated (gated) loudness against the whole mix's, so a
-    vocal that sings one verse is set by how loud it is when it sings. Members of a group
-    first meet at equal loudness; a group's loudness is that of the power sum of its
-    members, block by block (the stems are taken as uncorrelated).
+    Each stem is measured as BS.1770-4 gates it, so a vocal that sings one verse is set by
+    how loud it is when it sings (relative loudness as De Man et al. 2014 and Pestana &
+    Reiss 2014 measure it).
     """
     energies: dict[str, np.ndarray] = {}
     for plan in plans:
         eq_db = _eq_change_db(plan, plan.eq(), sample_rate)
         _, g2 = _compressor_change(plan)
         energies[plan.name] = _segment_energy(plan, sample_rate, eq_db, g2)
-    groups: dict[str, list[_Plan]] = {}
     for plan in plans:
-        groups.setdefault(plan.role, []).append(plan)
-    for role in sorted(groups):
-        members = sorted(groups[role], key=lambda p: p.content)  # a fixed order for the sums
-        total = None
-        own = {}
-        for p in members:
-            own[p.name] = _gated_lufs(energies[p.name])
-            e = energies[p.name] * 10 ** (-own[p.name] / 10)
-            total = e if total is None else total + e
-        group_db = _role_target(role, genre) - _gated_lufs(total)
-        for p in members:
-            p.gain_db = group_db - own[p.name]
+        offset = _role_offset(plan.role, genre) + plan.lift_db
+        plan.gain_db = offset - _gated_lufs(energies[plan.name])
+    _balance_leads(plans, energies, genre)
     # Predicted mix loudness; shift everything so it lands on the target.
     mix = None
     for plan in sorted(plans, key=lambda p: p.content):
@@ -826,6 +842,36 @@ def _balance(plans: list[_Plan], sample_rate: int, genre: str | None, target_luf
     for plan in plans:
         plan.gain_db = float(np.clip(plan.gain_db + shift, *GAIN_LIMITS_DB))
     return energies
+
+
+def _balance_leads(plans: list[_Plan], energies: dict[str, np.ndarray], genre: str | None):
+    """Each lead vocal as loud as everything else together where it sings (plus the
+    genre's offset): -3 LU against the mix, Pestana & Reiss 2014. Measured over the
+    vocal's own gated blocks (BS.1770-4 gates), against the power sum of the other stems
+    at their gains there; a vocal that sings alone keeps its role offset."""
+    leads = [p for p in plans if p.role == "lead_vocal"]
+    others = sorted((p for p in plans if p.role != "lead_vocal"), key=lambda p: p.content)
+    if not leads or not others:
+        return
+    rest = None
+    for p in others:
+        e = _block_power(energies[p.name]) * 10 ** (p.gain_db / 10)
+        rest = e if rest is None else rest + e
+    for plan in leads:
+        own = _block_power(energies[plan.name])
+        level = _LOUDNESS_OFFSET + 10 * np.log10(np.maximum(own, 1e-300))
+        sings = level > -70.0
+        if not sings.any():
+            continue
+        sings &= level > _LOUDNESS_OFFSET + 10 * math.log10(own[sings].mean()) - 10.0
+        rest_there = float(rest[sings].mean())
+        if rest_there <= 0:
+            continue
+        genre_lu = GENRE_OFFSETS_LU.get(genre, {}).get("lead_vocal", 0.0) if genre else 0.0
+        plan.gain_db = (
+            10 * math.log10(rest_there / float(own[sings].mean())) + LEAD_OVER_REST_LU + genre_lu
+        )
+        plan.lead_rule = True
 
 
 def _masking_spans(plans: list[_Plan], sample_rate: int) -> list[tuple[int, int]]:
@@ -921,6 +967,35 @@ def _decide_cuts(plans: list[_Plan], result) -> list[Decision]:
     return decisions
 
 
+def _decide_lifts(plans: list[_Plan], result) -> list[Decision]:
+    """Lift the stems the mix buries: a stem that loses :data:`BURIED_MARGIN_DB` more of
+    its loudness to the rest of the mix than the median stem does is raised by
+    :data:`LIFT_PER_DB` dB per dB of the excess, at most :data:`MAX_LIFT_DB` (the loudness
+    each part keeps in the mix, not its loudness alone, is what Ward, Reiss & Athwal 2012
+    balance)."""
+    losses = {s.name: s.loss_db for s in result.stems if not s.silent}
+    if len(losses) < 3:
+        return []
+    median = float(np.median(list(losses.values())))
+    decisions = []
+    for plan in sorted(plans, key=lambda p: p.name):
+        loss = losses.get(plan.name)
+        if plan.lead_rule or loss is None or loss - median <= BURIED_MARGIN_DB:
+            continue  # (a lead vocal is set against the rest of the mix instead)
+        lift = round(min(MAX_LIFT_DB, LIFT_PER_DB * (loss - median - BURIED_MARGIN_DB)), 1)
+        if lift < 0.1:
+            continue
+        plan.lift_db = lift
+        plan.lift_why = (
+            f"lifted {lift:+.1f} dB because the mix buries it: it loses {loss:.0f} dB of its "
+            f"loudness to the other stems, the median stem {median:.0f} dB"
+        )
+        decisions.append(
+            Decision(plan.name, "lift", plan.lift_why, {"lift_db": lift, "loss_db": loss})
+        )
+    return decisions
+
+
 def _resolve_target_and_genre(target, genre: str | None):
     """The platform target and the canonical genre name (errors list the known ones)."""
     from stemforge.advice.targets import canonical_genre, genre_profile, platform_target
@@ -1005,25 +1080,31 @@ def decide(
         spans = _masking_spans(plans, sr)
         masking_result = masking(_gained_stems(stem_set, plans, spans))
         decisions.extend(_decide_cuts(plans, masking_result))
+        decisions.extend(_decide_lifts(plans, masking_result))
         _balance(plans, sr, genre_key, platform.integrated_lufs)
     timings["masking"] = time.perf_counter() - clock
 
     for plan in plans:
         label = ROLE_LABELS.get(plan.role, plan.role)
-        target_lu = _role_target(plan.role, genre_key)
-        same = [p.name for p in plans if p.role == plan.role]
-        group = f"the {label}s together" if len(same) > 1 else f"the {label}"
-        offset = ""
-        if genre_key and GENRE_OFFSETS_LU.get(genre_key, {}).get(plan.role):
-            offset = f" ({GENRE_OFFSETS_LU[genre_key][plan.role]:+g} LU for {genre_key})"
-        text = (
-            f"Gain {plan.gain_db:+.1f} dB: {group} at {target_lu:+g} LU relative to the mix"
-            f"{offset}; it measured {plan.analysis.loudness_lufs:.1f} LUFS as given."
-        )
-        if len(same) > 1:
+        base = ROLE_OFFSETS_LU.get(plan.role, ROLE_OFFSETS_LU["other"])
+        where = "in front of" if base > 0 else "behind" if base < 0 else "level with"
+        offset = f"{base:+g} LU, " if base else ""
+        genre_lu = GENRE_OFFSETS_LU.get(genre_key, {}).get(plan.role, 0.0) if genre_key else 0.0
+        if genre_lu:
+            offset += f"{genre_lu:+g} LU for {genre_key}, "
+        lifted = f", {plan.lift_why}" if plan.lift_db else ""
+        if plan.lead_rule:
+            genre_text = f" ({genre_lu:+g} LU for {genre_key})" if genre_lu else ""
             text = (
-                text[:-1]
-                + f", level with the other {label}s ({', '.join(sorted(set(same) - {plan.name}))})."
+                f"Gain {plan.gain_db:+.1f} dB: the {label} as loud as all the other stems "
+                f"together where it sings{genre_text}, -3 LU against the mix (Pestana & Reiss "
+                f"2014); it measured {plan.analysis.loudness_lufs:.1f} LUFS as given."
+            )
+        else:
+            text = (
+                f"Gain {plan.gain_db:+.1f} dB: the {label} {where} the mix's reference "
+                f"loudness ({offset}every stem measured where it plays){lifted}; it measured "
+                f"{plan.analysis.loudness_lufs:.1f} LUFS as given."
             )
         plan.notes.insert(1, text)
         decisions.append(Decision(plan.name, "gain", text, {"gain_db": round(plan.gain_db, 2)}))

@@ -210,6 +210,10 @@ _IGNORED = frozenset(
 _VOCAL_WORDS = frozenset(w for w, (r, _) in _WORDS.items() if r == "lead_vocal")
 _BACKING_WORDS = frozenset(w for w, (r, _) in _WORDS.items() if r == "backing_vocal")
 _DRUM_WORDS = frozenset({"drum", "drums", "drm"})
+#: Words that name an effect return: the echo or reverb of another part, mixed as an effect.
+_RETURN_WORDS = frozenset(
+    {"echo", "echoes", "delay", "delays", "dly", "verb", "reverb", "rvb", "throw", "throws"}
+)
 _GLUED_MIN_LETTERS = 4
 
 
@@ -264,6 +268,12 @@ def role_from_name(name: str) -> RoleGuess | None:
     # Combinations first.
     if re.search(r"\bbass ?drum\b", joined) or ("bass" in words and "kick" in words):
         return RoleGuess("kick", 0.95, f'"{name}": a bass drum is the kick', "name")
+    returns = [w for w in words if w in _RETURN_WORDS]
+    if returns:
+        # "Vox Delay", "BGVOX ECHO": the wet return of another part is an effect.
+        return RoleGuess(
+            "fx", 0.9, f'"{name}": "{returns[0]}" names an effect return (the wet signal)', "name"
+        )
     if has_backing:
         word = next(w for w in words if w in _BACKING_WORDS)
         return RoleGuess("backing_vocal", 0.95, f'"{name}": "{word}" names a backing vocal', "name")
@@ -360,8 +370,8 @@ class RoleFeatures(Result):
     change within notes; ``pitch_fall``: the share of consecutive voiced frames whose pitch
     falls by more than 15 cents less the share where it rises (a tuned kick drum's pitch
     falls after every hit: 0.2 and more; sung or played notes move both ways: about 0);
-    ``stereo_width``: side energy over mid plus side; ``crest_db``:
-    peak over RMS of the playing part; ``rms_dbfs``: RMS of the playing part;
+    ``stereo_width``: side energy over mid plus side; ``crest_db``: peak over RMS inside
+    the 400 ms windows where it plays (their median); ``rms_dbfs``: RMS of the playing part;
     ``low_edge_hz``: the frequency below which 1 % of the energy lies; ``band_levels_db``:
     the energy in each third-octave band of :data:`BAND_CENTRES_HZ` relative to the total
     (dB, floored at -120), the stem's long-term spectrum; ``balance_db``: the right
@@ -393,6 +403,29 @@ class RoleFeatures(Result):
     @property
     def silent(self) -> bool:
         return self.active_fraction == 0.0
+
+
+_CREST_WINDOW_S = 0.4
+
+
+def _window_crest_db(body: np.ndarray, frame_ms: np.ndarray, sr: int) -> float:
+    """The crest factor of the sound itself: the median, over the windows of
+    :data:`_CREST_WINDOW_S` where the stem plays, of peak over RMS (dB). A song whose
+    verse is quieter than its chorus has a large crest factor over the whole song but
+    not inside its notes; a compressor acts on the second."""
+    per = max(1, round(_CREST_WINDOW_S * sr / _FRAME))
+    n = len(frame_ms) // per
+    if n == 0:
+        per, n = len(frame_ms), 1
+    peak = np.abs(body[:, : n * per]).max(axis=(0, 2)).reshape(n, per).max(axis=1)
+    power = frame_ms[: n * per].reshape(n, per).mean(axis=1)
+    loudest = float(power.max())
+    playing = (power > loudest * 10 ** (-_ACTIVE_RANGE_DB / 10)) & (
+        power > 10 ** (_SILENCE_DBFS / 10)
+    )
+    if not playing.any():
+        return 0.0
+    return float(np.median(10 * np.log10(peak[playing] ** 2 / power[playing])))
 
 
 def role_features(audio: Audio) -> RoleFeatures:
@@ -449,7 +482,7 @@ def role_features(audio: Audio) -> RoleFeatures:
     env_range, onset_rate, decay = _envelope(mono, sr, active, n_frames)
 
     rms = math.sqrt(float(np.mean(frame_ms[playing_idx])))
-    peak = max(float(x.max()), -float(x.min()))
+    crest = _window_crest_db(body, frame_ms, sr)
     if x.shape[0] >= 2:
         left = x[0, : n_frames * _FRAME].reshape(n_frames, _FRAME)[idx]
         right = x[1, : n_frames * _FRAME].reshape(n_frames, _FRAME)[idx]
@@ -480,7 +513,7 @@ def role_features(audio: Audio) -> RoleFeatures:
         pitch_fall=round(fall, 3),
         stereo_width=round(width, 4),
         balance_db=round(float(np.clip(balance, -60.0, 60.0)), 2),
-        crest_db=round(20 * math.log10(peak / rms) if rms > 0 and peak > 0 else 0.0, 2),
+        crest_db=round(crest, 2),
         rms_dbfs=round(20 * math.log10(rms) if rms > 0 else -200.0, 2),
         low_edge_hz=round(low_edge, 1),
         band_levels_db=band_db,
