@@ -240,6 +240,23 @@ def test_reordering_the_stems_permutes_the_results(rng):
                 assert pb.worst_bands == pa.worst_bands and pb.time_ranges == pa.time_ranges
 
 
+def test_gains_are_heard_as_if_the_samples_were_scaled(rng):
+    signals = {"kick": _kick(), "bass": _tone(60), "vocal": _vocal(8.0)}
+    gains = {"bass": -9.0, "vocal": 4.5}
+    scaled = {n: a.apply_gain_db(gains.get(n, 0.0)) for n, a in signals.items()}
+    a = masking(scaled)
+    b = masking(signals, gains_db=gains)
+    np.testing.assert_allclose(b.pair_masked_fraction, a.pair_masked_fraction, atol=1e-4)
+    for name in signals:
+        assert b.stem(name).loss_db == pytest.approx(a.stem(name).loss_db, abs=0.01)
+    # The bass turned down 9 dB hides the kick less than at full level.
+    assert b.pair("bass", "kick").loss_db < masking(signals).pair("bass", "kick").loss_db
+    with pytest.raises(AnalysisError, match="not there: drums"):
+        masking(signals, gains_db={"drums": 1.0})
+    with pytest.raises(AnalysisError, match="finite"):
+        masking(signals, gains_db={"bass": float("nan")})
+
+
 def test_result_is_json_and_top_clashes_rank_pairs(rng):
     result = masking({"kick": _kick(), "bass": _tone(60), "vocal": _vocal(8.0)})
     assert len(result.pairs) == 6 and len(result.clashes) == 3

@@ -907,17 +907,30 @@ def _masking_spans(plans: list[_Plan], sample_rate: int) -> list[tuple[int, int]
     return [(start * hop, (start + window) * hop) for start in sorted(chosen)]
 
 
-def _gained_stems(
+def _masking_input(
     stem_set: Stems, plans: list[_Plan], spans: list[tuple[int, int]]
-) -> dict[str, Audio]:
-    """Each stem at its gain, cut to ``spans`` joined end to end."""
-    out = {}
-    for plan in plans:
-        g = np.float32(10 ** (plan.gain_db / 20))
-        x = stem_set[plan.name].samples
-        parts = np.concatenate([x[:, a:b] for a, b in spans], axis=1) if len(spans) > 1 else x
-        out[plan.name] = stem_set[plan.name].with_samples(parts * g)
-    return out
+) -> tuple[Stems, dict[str, float]]:
+    """The stems that sound, cut to ``spans`` joined end to end (the whole song is passed as
+    it is, not copied), and the gains the masking model hears them at."""
+    names = tuple(sorted(p.name for p in plans))
+    whole = len(spans) == 1  # (the whole song: _masking_spans gives one span for it)
+    audio = []
+    for name in names:
+        a = stem_set[name]
+        if not whole:
+            a = a.with_samples(np.concatenate([a.samples[:, x:y] for x, y in spans], axis=1))
+        audio.append(a)
+    subset = Stems(
+        names=names,
+        audio=tuple(audio),
+        sample_rate=stem_set.sample_rate,
+        channels=stem_set.channels,
+        frames=audio[0].frames,
+        notes={n: () for n in names},
+        silent=(),
+        sources=tuple(None for _ in names),
+    )
+    return subset, {p.name: p.gain_db for p in plans}
 
 
 def _decide_cuts(plans: list[_Plan], result) -> list[Decision]:
@@ -1078,7 +1091,8 @@ def decide(
 
         progress("masking", 0.0)
         spans = _masking_spans(plans, sr)
-        masking_result = masking(_gained_stems(stem_set, plans, spans))
+        heard, gains = _masking_input(stem_set, plans, spans)
+        masking_result = masking(heard, gains_db=gains)
         decisions.extend(_decide_cuts(plans, masking_result))
         decisions.extend(_decide_lifts(plans, masking_result))
         _balance(plans, sr, genre_key, platform.integrated_lufs)

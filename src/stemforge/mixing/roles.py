@@ -417,7 +417,9 @@ def _window_crest_db(body: np.ndarray, frame_ms: np.ndarray, sr: int) -> float:
     n = len(frame_ms) // per
     if n == 0:
         per, n = len(frame_ms), 1
-    peak = np.abs(body[:, : n * per]).max(axis=(0, 2)).reshape(n, per).max(axis=1)
+    frames = body[:, : n * per]
+    peak = np.maximum(frames.max(axis=2), -frames.min(axis=2)).max(axis=0)
+    peak = peak.reshape(n, per).max(axis=1)
     power = frame_ms[: n * per].reshape(n, per).mean(axis=1)
     loudest = float(power.max())
     playing = (power > loudest * 10 ** (-_ACTIVE_RANGE_DB / 10)) & (
