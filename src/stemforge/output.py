@@ -114,6 +114,23 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
+def check_destination(path: str | Path, error: type[OutputWriteError] = OutputWriteError) -> Path:
+    """Fail early, before long work, when ``path`` cannot be written: its folder is missing
+    or not writable, or the path is a folder. (The write itself still reports what else
+    can go wrong.)"""
+    p = Path(path)
+    folder = p.parent
+    if not folder.is_dir():
+        what, hint = _WRITE_ERRORS[errno.ENOTDIR if folder.exists() else errno.ENOENT]
+    elif p.is_dir():
+        what, hint = _WRITE_ERRORS[errno.EISDIR]
+    elif not os.access(folder, os.W_OK):
+        what, hint = _WRITE_ERRORS[errno.EACCES]
+    else:
+        return p
+    raise error(f"cannot write the file: {what}", path=p, hint=hint)
+
+
 def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically."""
     with atomic_output(path) as handle:

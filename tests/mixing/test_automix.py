@@ -478,3 +478,24 @@ def test_cli_errors_say_what_to_do(song, tmp_path):
     assert result.exit_code == 1
     assert "nonexistent" in result.output
     assert not (tmp_path / "m.wav").exists()
+
+
+def test_cli_refuses_an_unwritable_destination_before_mixing(song, tmp_path, monkeypatch):
+    """A missing output folder is found before the stems are analysed, not after."""
+    import stemforge.mixing.automix as automix
+
+    def never(*args, **kwargs):
+        raise AssertionError("the mix should not start")
+
+    monkeypatch.setattr(automix, "auto_mix", never)
+    folder = song.save(tmp_path / "song") / "stems"
+    runner = CliRunner()
+    result = runner.invoke(app, ["mix", str(folder), "--out", str(tmp_path / "nope" / "m.wav")])
+    assert result.exit_code == 1
+    assert "folder does not exist" in result.output and "Create the folder" in result.output
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "m.html").mkdir()  # the report's path is taken by a folder
+    result = runner.invoke(app, ["mix", str(folder), "--out", str(tmp_path / "out" / "m.wav")])
+    assert result.exit_code == 1
+    assert "it is a folder" in result.output
+    assert list((tmp_path / "out").iterdir()) == [tmp_path / "out" / "m.html"]

@@ -86,6 +86,7 @@ def mix(
     from stemforge.mixing.automix import _resolve_target_and_genre, auto_mix
     from stemforge.mixing.render import render
     from stemforge.mixing.sheet import MixSheet
+    from stemforge.output import check_destination
     from stemforge.progress import progress_bar
 
     sheet_path = sheet if sheet is not None else out.with_suffix(".json")
@@ -104,6 +105,14 @@ def mix(
         given = MixSheet.load(use_sheet) if use_sheet is not None else None
         if given is None:
             _resolve_target_and_genre(target, genre)  # before the stems load, not after
+        # Every file this run writes, checked before the long work, not after it.
+        for path in (
+            out,
+            sheet_path if (given is None or sheet is not None) else None,
+            report_path,
+        ):
+            if path is not None:
+                check_destination(path)
         with progress_bar(console, enabled=not as_json) as on_step:
             on_step("loading stems", 0.0)
             stems = load_stems(stems_dir)
