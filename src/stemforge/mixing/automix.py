@@ -595,7 +595,7 @@ def _decide_high_pass(plan: _Plan) -> None:
     cutoff, why = HIGH_PASS_HZ.get(plan.role, HIGH_PASS_HZ["other"])
     label = ROLE_LABELS.get(plan.role, plan.role)
     if cutoff is None:
-        plan.notes.append(f"No high-pass: a {label}, {why}.")
+        plan.notes.append(f"No high-pass ({label}): {why}.")
         return
     edge = plan.analysis.features.low_edge_hz
     limit = 0.8 * edge if edge > 0 else cutoff
@@ -617,7 +617,7 @@ def _decide_compressor(plan: _Plan) -> None:
     label = ROLE_LABELS.get(plan.role, plan.role)
     f = plan.analysis.features
     if rule is None:
-        plan.notes.append(f"No compressor: a {label} keeps its natural dynamics.")
+        plan.notes.append(f"No compressor ({label}): its natural dynamics are kept.")
         return
     excess = f.crest_db - rule.crest_db
     if excess < MIN_CREST_EXCESS_DB:
