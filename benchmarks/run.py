@@ -19,6 +19,7 @@ BENCHMARKS = [
     "bench_search",
     "bench_ingest",
     "bench_web",
+    "bench_masking",
     "bench_automix",
     "bench_mix_speed",
     "bench_render",

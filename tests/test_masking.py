@@ -4,7 +4,6 @@ real Caesium multitrack."""
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -282,18 +281,15 @@ def test_bad_input_is_refused():
         masking({"a": _tone(100), "b": _tone(200)}, band_scale="mel")
 
 
-def test_sixteen_stems_of_four_minutes_take_a_few_seconds(rng):
-    noise = Audio(rng.standard_normal((2, 240 * SR), dtype=np.float32) * 0.05, SR)
+def test_sixteen_stems_give_every_pair_and_a_compact_result(rng):
+    """All 240 ordered pairs of 16 stems, and a JSON result that stays small (the heatmaps
+    are pooled to at most 200 columns). Speed: ``benchmarks/bench_masking.py``."""
+    noise = Audio(rng.standard_normal((2, 30 * SR), dtype=np.float32) * 0.05, SR)
     stems = align_stems({f"stem {i}": noise for i in range(16)})
-    start = time.process_time()
     result = masking(stems)
-    cpu_s = time.process_time() - start
-    print(f"16 dense stereo stems x 240 s at 48 kHz: {cpu_s:.2f} s CPU")
     assert len(result.pairs) == 240
-    assert cpu_s < 6.0  # about 2.5 s on one core; the bound leaves room for a busy machine
-    size = len(json.dumps(result.to_dict()))
-    print(f"JSON: {size / 1e6:.2f} MB")
-    assert size < 1_500_000
+    assert len(result.times_s) <= 200
+    assert len(json.dumps(result.to_dict())) < 1_500_000
 
 
 # --- the real multitrack -------------------------------------------------------------------------
