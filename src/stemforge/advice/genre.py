@@ -35,6 +35,7 @@ from stemforge.advice.targets import (
 from stemforge.analysis.bands import band_arrays, bin_weights, tonal_bands
 from stemforge.audio import Audio
 from stemforge.errors import AnalysisError, ModelNotInstalledError, StemforgeError
+from stemforge.optional import require_module
 from stemforge.progress import ProgressCallback, no_progress
 from stemforge.results import Result
 
@@ -101,14 +102,11 @@ class UnknownGenreError(StemforgeError):
 
 
 def _require_sklearn():
-    try:
-        import sklearn
-    except ImportError as exc:  # pragma: no cover - sklearn is installed in development
-        raise ModelNotInstalledError(
-            "the genre classifier needs scikit-learn, which is not installed.",
-            hint="Install it with `pip install 'stemforge[ml]'`.",
-        ) from exc
-    return sklearn
+    return require_module(
+        "sklearn",
+        "the genre classifier needs scikit-learn, which is not installed.",
+        hint="Install it with `pip install 'stemforge[ml]'`.",
+    )
 
 
 # --- features -------------------------------------------------------------------------
@@ -132,13 +130,11 @@ def genre_features(
     the crest factor that of :mod:`stemforge.analysis.dynamics`. Spectral, MFCC and
     onset features come from one STFT of the mono mix at 22.05 kHz (2048-point, hop 512).
     """
-    try:
-        import librosa
-    except ImportError as exc:  # pragma: no cover - librosa is installed in development
-        raise ModelNotInstalledError(
-            "genre features need librosa, which is not installed.",
-            hint="Install it with `pip install 'stemforge[analysis]'`.",
-        ) from exc
+    librosa = require_module(
+        "librosa",
+        "genre features need librosa, which is not installed.",
+        hint="Install it with `pip install 'stemforge[analysis]'`.",
+    )
 
     from stemforge.analysis.loudness import loudness
 

@@ -53,6 +53,7 @@ from stemforge.mixing.gain import (
     as_audio_dict,
     stem_type,
 )
+from stemforge.optional import require_module
 from stemforge.results import Result
 
 __all__ = [
@@ -89,14 +90,11 @@ class GainModelError(StemforgeError):
 
 
 def _torch():
-    try:
-        import torch
-    except ImportError as exc:  # pragma: no cover - torch is installed in development
-        raise ModelNotInstalledError(
-            "the CNN gain predictor needs PyTorch, which is not installed.",
-            hint="Install it with `pip install 'stemforge[ml]'`, or use the rules (use_cnn=False).",
-        ) from exc
-    return torch
+    return require_module(
+        "torch",
+        "the CNN gain predictor needs PyTorch, which is not installed.",
+        hint="Install it with `pip install 'stemforge[ml]'`, or use the rules (use_cnn=False).",
+    )
 
 
 @dataclass(frozen=True)

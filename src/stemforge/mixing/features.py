@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from stemforge.audio.signal import Audio
-from stemforge.errors import ModelNotInstalledError
+from stemforge.optional import require_module
 from stemforge.results import Result
 
 __all__ = ["ACTIVE_RANGE_DB", "N_MFCC", "StemFeatures", "stem_features", "stem_level_db"]
@@ -79,14 +79,11 @@ class StemFeatures(Result):
 
 
 def _librosa():
-    try:
-        import librosa
-    except ImportError as exc:  # pragma: no cover - librosa is installed in development
-        raise ModelNotInstalledError(
-            "the gain predictor's features need librosa, which is not installed.",
-            hint="Install it with `pip install 'stemforge[analysis]'`.",
-        ) from exc
-    return librosa
+    return require_module(
+        "librosa",
+        "the gain predictor's features need librosa, which is not installed.",
+        hint="Install it with `pip install 'stemforge[analysis]'`.",
+    )
 
 
 def _db(value: float) -> float:

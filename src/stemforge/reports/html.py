@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from stemforge import __version__
 from stemforge.analysis.summary import SummaryRow, SummarySection, fmt, summary_sections
 from stemforge.errors import StemforgeError
+from stemforge.optional import require_module
 from stemforge.output import write_bytes_atomic
 from stemforge.reports import figures, text
 
@@ -79,13 +80,12 @@ def html_document(result: MixDoctorResult) -> str:
 
 @cache
 def _environment():
-    try:
-        import jinja2
-    except ImportError as exc:
-        raise ReportDependencyError(
-            "the HTML report needs Jinja2, which is not installed.",
-            hint="Install the report extra: pip install 'stemforge[report]'.",
-        ) from exc
+    jinja2 = require_module(
+        "jinja2",
+        "the HTML report needs Jinja2, which is not installed.",
+        hint="Install the report extra: pip install 'stemforge[report]'.",
+        error=ReportDependencyError,
+    )
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("stemforge.reports", "templates"),
         autoescape=True,
