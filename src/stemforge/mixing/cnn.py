@@ -51,7 +51,6 @@ from stemforge.mixing.gain import (
     GainPrediction,
     GainPredictor,
     as_audio_dict,
-    stem_type,
 )
 from stemforge.optional import require_module
 from stemforge.results import Result
@@ -478,10 +477,7 @@ class CNNGainPredictor(GainPredictor):
         loaded = self._loaded
         assert loaded is not None
         cfg = loaded.config
-        types = {name: stem_type(name) for name in audio}
-        levels = {name: self.level_db(f) for name, f in features.items()}
-        audible = [levels[n] for n, f in features.items() if not f.silent]
-        reference = float(np.mean(audible)) if audible else -math.inf
+        types, levels, reference = self._levels(features)
         trained = loaded.metadata.get("training", {})
         mae = trained.get("validation_mae_db")
         about = f"CNN model {loaded.path.name}" + (

@@ -241,12 +241,20 @@ class GainPredictor:
             print(prediction.summary())
         return prediction
 
-    def predict_from_features(self, features: Mapping[str, StemFeatures]) -> GainPrediction:
-        """The rules applied to features already extracted."""
+    def _levels(
+        self, features: Mapping[str, StemFeatures]
+    ) -> tuple[dict[str, str], dict[str, float], float]:
+        """Each stem's type and level, and the reference level: the mean of the audible
+        stems' levels (-inf when none is audible)."""
         types = {name: stem_type(name) for name in features}
         levels = {name: self.level_db(f) for name, f in features.items()}
         audible = [levels[n] for n, f in features.items() if not f.silent]
         reference = float(np.mean(audible)) if audible else -math.inf
+        return types, levels, reference
+
+    def predict_from_features(self, features: Mapping[str, StemFeatures]) -> GainPrediction:
+        """The rules applied to features already extracted."""
+        types, levels, reference = self._levels(features)
         gains: dict[str, float] = {}
         notes: dict[str, tuple[str, ...]] = {}
         for name, f in features.items():
