@@ -61,12 +61,12 @@ from common import SHARED_DATA
 
 from stemforge.analysis.loudness import loudness
 from stemforge.analysis.masking import masking
+from stemforge.audio.io import AUDIO_SUFFIXES
 from stemforge.audio.signal import Audio
 from stemforge.audio.stems import Stems, load_stems
 from stemforge.mixing.automix import auto_mix, channel_output, stem_loudness_lufs
 
 STEMS = SHARED_DATA / "multitrack" / "caesium_stems"
-AUDIO_SUFFIXES = {".wav", ".flac", ".m4a", ".mp3", ".ogg", ".aiff", ".aif"}
 SPREAD_DB = 10.0
 SEEDS = 5
 FFT_SIZES = (512, 1024, 2048)

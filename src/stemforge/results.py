@@ -11,6 +11,18 @@ from typing import Any
 import numpy as np
 
 
+def finite_or_none(value: Any) -> float | None:
+    """``value`` as a finite float, or ``None`` when it is missing, not a number, NaN or
+    infinite (what a column or a JSON field can hold)."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
 def to_jsonable(value: Any) -> Any:
     """Convert a result value to plain JSON types.
 

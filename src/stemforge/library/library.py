@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import math
 import os
 import shutil
 from collections.abc import Iterable, Sequence
@@ -74,6 +73,7 @@ from stemforge.library.results import (
 )
 from stemforge.output import atomic_output
 from stemforge.progress import ProgressCallback, no_progress
+from stemforge.results import finite_or_none
 
 SORT_KEYS = ("bpm", "key", "lufs", "duration", "title", "added")
 MEDIA_SUBFOLDERS = ("stems", "samples", "midi", "segments")
@@ -139,16 +139,6 @@ def collect_audio_files(paths: Iterable[str | Path]) -> list[tuple[Path, str | N
         else:
             found.append((path, "not found: no such file or folder."))
     return found
-
-
-def _finite(value: Any) -> float | None:
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def _iso(value) -> str:
@@ -324,7 +314,7 @@ class Library:
                     size_bytes=path.stat().st_size,
                     sample_rate=getattr(file_info, "sample_rate", None),
                     channels=getattr(file_info, "channels", None),
-                    duration_s=_finite(getattr(file_info, "duration_s", None)),
+                    duration_s=finite_or_none(getattr(file_info, "duration_s", None)),
                     **meta.to_dict(),
                 )
                 session.add(track)
@@ -384,15 +374,15 @@ class Library:
             analysis_version=(previous or 0) + 1,
             algorithm_version=algorithm_version,
             is_current=True,
-            tempo_bpm=_finite(rhythm.get("tempo_bpm")),
+            tempo_bpm=finite_or_none(rhythm.get("tempo_bpm")),
             key_name=key.get("key"),
             key_tonic=key.get("tonic"),
             key_mode=key.get("mode"),
             camelot=code,
-            integrated_lufs=_finite(loud.get("integrated_lufs")),
-            true_peak_dbtp=_finite(loud.get("true_peak_dbtp")),
-            lra_lu=_finite(loud.get("loudness_range_lu")),
-            duration_s=_finite(result.get("duration_s")),
+            integrated_lufs=finite_or_none(loud.get("integrated_lufs")),
+            true_peak_dbtp=finite_or_none(loud.get("true_peak_dbtp")),
+            lra_lu=finite_or_none(loud.get("loudness_range_lu")),
+            duration_s=finite_or_none(result.get("duration_s")),
             result_json=result,
         )
         session.add(analysis)
@@ -420,7 +410,7 @@ class Library:
                     end_s=section["end_s"],
                     label=section.get("label"),
                     bar_count=section.get("bars"),
-                    confidence=_finite(section.get("confidence")),
+                    confidence=finite_or_none(section.get("confidence")),
                 )
             )
         for row in rows:
@@ -638,8 +628,8 @@ class Library:
                 media_folder=str(folder),
                 files=files,
                 time_signature=(music.get("rhythm") or {}).get("time_signature"),
-                key_confidence=_finite((music.get("key") or {}).get("confidence")),
-                tempo_confidence=_finite((music.get("rhythm") or {}).get("confidence")),
+                key_confidence=finite_or_none((music.get("key") or {}).get("confidence")),
+                tempo_confidence=finite_or_none((music.get("rhythm") or {}).get("confidence")),
                 bar_count=sum(1 for s in segments if s.kind == "bar"),
                 phrase_count=sum(1 for s in segments if s.kind == "phrase"),
                 sections=tuple(

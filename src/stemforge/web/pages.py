@@ -10,7 +10,6 @@ shown as text.
 from __future__ import annotations
 
 import dataclasses
-import math
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from fastapi.responses import HTMLResponse
 from stemforge import __version__
 from stemforge.errors import StemforgeError
 from stemforge.library import SearchQuery, TrackNotFoundError, camelot
+from stemforge.results import finite_or_none
 from stemforge.web.deps import current_user_or_redirect, get_library
 from stemforge.web.errors import bare_message
 from stemforge.web.querying import TOTALS, in_library
@@ -77,23 +77,13 @@ PageLibrary = Depends(get_library)
 # --- formatting (static/js/common.js formats the same way) ------------------------------
 
 
-def _finite(value: Any) -> float | None:
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 def fmt_bpm(value: Any) -> str:
-    number = _finite(value)
+    number = finite_or_none(value)
     return "–" if number is None else f"{number:.1f}"
 
 
 def fmt_lufs(value: Any) -> str:
-    number = _finite(value)
+    number = finite_or_none(value)
     return "–" if number is None else f"{number:.1f}".replace("-", "−")
 
 
@@ -103,7 +93,7 @@ def fmt_db(value: Any) -> str:
 
 def fmt_duration(value: Any) -> str:
     """Seconds as ``m:ss`` (``h:mm:ss`` from an hour)."""
-    number = _finite(value)
+    number = finite_or_none(value)
     if number is None or number < 0:
         return "–"
     total = int(number + 0.5)
@@ -193,7 +183,7 @@ def _form(request: Request) -> tuple[dict[str, str], dict[str, Any]]:
             continue
         form[name] = raw
         if kind is float:
-            number = _finite(raw) if raw.replace(".", "", 1).lstrip("-").isdigit() else None
+            number = finite_or_none(raw) if raw.replace(".", "", 1).lstrip("-").isdigit() else None
             if number is not None:
                 parsed[name] = number
         else:
@@ -314,7 +304,7 @@ def _library_page(request: Request, lib) -> HTMLResponse:
 
 
 def _sections(detail) -> list[dict[str, Any]]:
-    duration = _finite(detail.summary.duration_s) or max(
+    duration = finite_or_none(detail.summary.duration_s) or max(
         (s.end_s for s in detail.sections), default=0.0
     )
     if not duration:
@@ -363,7 +353,7 @@ def track_page(
     state = {
         "id": s.id,
         "title": s.title or s.file_name,
-        "duration_s": _finite(s.duration_s),
+        "duration_s": finite_or_none(s.duration_s),
         "audio_url": f"/api/tracks/{s.id}/audio",
         "peaks_url": f"/api/tracks/{s.id}/peaks?points=1000",
         "doctor_url": f"/api/tracks/{s.id}/doctor",
