@@ -25,6 +25,8 @@ import soundfile as sf
 from stemforge.analysis.loudness import (
     LoudnessResult,
     channel_weights,
+    gated_blocks,
+    gated_loudness_lufs,
     k_weighting_sos,
     loudness,
 )
@@ -394,3 +396,16 @@ def test_result_type_and_series_timing():
     assert r.momentary.times_s[0] == pytest.approx(0.4) and r.momentary.unit == "LUFS"
     assert r.short_term.times_s[-1] == pytest.approx(4.0)
     assert np.allclose(np.diff(r.momentary.times_s), 0.1)
+
+
+def test_gated_blocks_are_the_ones_the_integrated_loudness_averages():
+    """BS.1770-4 section 2.8: blocks under -70 LUFS, then blocks more than 10 LU under the
+    mean of the rest, are left out. Blocks at -20, -22, -35 and -80 LUFS: the mean of the
+    first three is about -23.8 LUFS, so the relative gate (-33.8) drops -35 too."""
+    lufs = np.array([-20.0, -22.0, -35.0, -80.0])
+    power = 10 ** ((lufs + 0.691) / 10)
+    mask = gated_blocks(power)
+    assert mask.tolist() == [True, True, False, False]
+    expected = 10 * np.log10(power[mask].mean()) - 0.691
+    assert gated_loudness_lufs(power) == pytest.approx(expected, abs=1e-9)
+    assert not gated_blocks(np.zeros(3)).any()

@@ -328,18 +328,35 @@ def gated_loudness_lufs(
     return _gated_mean(power, absolute_gate_lufs, relative_gate_lu)[0]
 
 
+def gated_blocks(
+    block_power: np.ndarray, *, absolute_gate_lufs: float = -70.0, relative_gate_lu: float = -10.0
+) -> np.ndarray:
+    """Which 400 ms gating blocks pass BS.1770-4's absolute and relative gates (section
+    2.8), as a boolean mask: where a sound counts as playing."""
+    power = np.asarray(block_power, dtype=np.float64)
+    return _gate(power, absolute_gate_lufs, relative_gate_lu)[0]
+
+
+def _gate(
+    power: np.ndarray, absolute_gate_lufs: float, relative_gate_lu: float
+) -> tuple[np.ndarray, float]:
+    """BS.1770-4 two-stage gating: (the blocks that pass, the relative threshold in LUFS)."""
+    level = _lufs(power)
+    above = level > absolute_gate_lufs
+    if not above.any():
+        return above, -math.inf
+    relative = float(_lufs(power[above].mean())) + relative_gate_lu
+    return above & (level > relative), relative
+
+
 def _gated_mean(
     power: np.ndarray, absolute_gate_lufs: float, relative_gate_lu: float
 ) -> tuple[float, float]:
     """BS.1770-4 two-stage gating: (gated loudness, relative threshold), both in LUFS."""
-    above = power[_lufs(power) > absolute_gate_lufs]
-    if above.size == 0:
-        return -math.inf, -math.inf
-    relative = float(_lufs(above.mean())) + relative_gate_lu
-    gated = above[_lufs(above) > relative]
-    if gated.size == 0:
+    passed, relative = _gate(power, absolute_gate_lufs, relative_gate_lu)
+    if not passed.any():
         return -math.inf, relative
-    return float(_lufs(gated.mean())), relative
+    return float(_lufs(power[passed].mean())), relative
 
 
 def _loudness_range(

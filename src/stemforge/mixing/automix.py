@@ -87,7 +87,7 @@ from typing import Any
 import numpy as np
 import scipy.signal
 
-from stemforge.analysis.loudness import gated_loudness_lufs, k_weighting_sos
+from stemforge.analysis.loudness import gated_blocks, gated_loudness_lufs, k_weighting_sos
 from stemforge.audio.filters import EQ
 from stemforge.audio.signal import Audio
 from stemforge.audio.stems import Stems, align_stems
@@ -859,11 +859,9 @@ def _balance_leads(plans: list[_Plan], energies: dict[str, np.ndarray], genre: s
         rest = e if rest is None else rest + e
     for plan in leads:
         own = _block_power(energies[plan.name])
-        level = _LOUDNESS_OFFSET + 10 * np.log10(np.maximum(own, 1e-300))
-        sings = level > -70.0
+        sings = gated_blocks(own)
         if not sings.any():
             continue
-        sings &= level > _LOUDNESS_OFFSET + 10 * math.log10(own[sings].mean()) - 10.0
         rest_there = float(rest[sings].mean())
         if rest_there <= 0:
             continue
