@@ -408,6 +408,13 @@ class RoleFeatures(Result):
 _CREST_WINDOW_S = 0.4
 
 
+def _playing(power: np.ndarray) -> np.ndarray:
+    """Where a stem plays: mean squares within :data:`_ACTIVE_RANGE_DB` of its loudest and
+    above :data:`_SILENCE_DBFS`."""
+    loudest = float(power.max())
+    return (power > loudest * 10 ** (-_ACTIVE_RANGE_DB / 10)) & (power > 10 ** (_SILENCE_DBFS / 10))
+
+
 def _window_crest_db(body: np.ndarray, frame_ms: np.ndarray, sr: int) -> float:
     """The crest factor of the sound itself: the median, over the windows of
     :data:`_CREST_WINDOW_S` where the stem plays, of peak over RMS (dB). A song whose
@@ -421,10 +428,7 @@ def _window_crest_db(body: np.ndarray, frame_ms: np.ndarray, sr: int) -> float:
     peak = np.maximum(frames.max(axis=2), -frames.min(axis=2)).max(axis=0)
     peak = peak.reshape(n, per).max(axis=1)
     power = frame_ms[: n * per].reshape(n, per).mean(axis=1)
-    loudest = float(power.max())
-    playing = (power > loudest * 10 ** (-_ACTIVE_RANGE_DB / 10)) & (
-        power > 10 ** (_SILENCE_DBFS / 10)
-    )
+    playing = _playing(power)
     if not playing.any():
         return 0.0
     return float(np.median(10 * np.log10(peak[playing] ** 2 / power[playing])))
@@ -455,9 +459,7 @@ def role_features(audio: Audio) -> RoleFeatures:
     loudest = float(frame_ms.max())
     if loudest <= 10 ** (_SILENCE_DBFS / 10):
         return _silent_features()
-    active = (frame_ms > loudest * 10 ** (-_ACTIVE_RANGE_DB / 10)) & (
-        frame_ms > 10 ** (_SILENCE_DBFS / 10)
-    )
+    active = _playing(frame_ms)
     playing_idx = np.flatnonzero(active)
     idx = _sample_runs(playing_idx)
     padded = _power_spectra(frames[idx])  # (active frames, 2 N point bins)
