@@ -105,12 +105,10 @@ def mix(
         given = MixSheet.load(use_sheet) if use_sheet is not None else None
         if given is None:
             _resolve_target_and_genre(target, genre)  # before the stems load, not after
+        # The sheet is written when decided here or asked for with --sheet.
+        sheet_out = sheet_path if (given is None or sheet is not None) else None
         # Every file this run writes, checked before the long work, not after it.
-        for path in (
-            out,
-            sheet_path if (given is None or sheet is not None) else None,
-            report_path,
-        ):
+        for path in (out, sheet_out, report_path):
             if path is not None:
                 check_destination(path)
         with progress_bar(console, enabled=not as_json) as on_step:
@@ -126,8 +124,8 @@ def mix(
                 on_step("rendering", 0.5)
                 mix_sheet, rendered = given, render(stems, given)
             save(out, rendered.audio, bit_depth=bit_depth)
-            if given is None or sheet is not None:
-                mix_sheet.save(sheet_path)
+            if sheet_out is not None:
+                mix_sheet.save(sheet_out)
             if report_path is not None:
                 on_step("mix doctor", 0.9)
                 _write_report(
@@ -146,7 +144,7 @@ def mix(
         data = result.to_dict() if result is not None else {"sheet": mix_sheet.to_dict()}
         data["output"] = {
             "mix": str(out),
-            "sheet": str(sheet_path) if (given is None or sheet is not None) else None,
+            "sheet": str(sheet_out) if sheet_out is not None else None,
             "report": str(report_path) if report_path is not None else None,
             "integrated_lufs": rendered.integrated_lufs,
             "true_peak_dbtp": rendered.true_peak_dbtp,
@@ -163,8 +161,8 @@ def mix(
             highlight=False,
         )
     console.print(f"Mix written to [bold]{out}[/].", highlight=False)
-    if given is None or sheet is not None:
-        console.print(f"Mix sheet written to [bold]{sheet_path}[/] (edit it, then --use-sheet).")
+    if sheet_out is not None:
+        console.print(f"Mix sheet written to [bold]{sheet_out}[/] (edit it, then --use-sheet).")
     if report_path is not None:
         console.print(f"Mix doctor report written to [bold]{report_path}[/].", highlight=False)
 
